@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
+.PHONY: setup setup-dev demo test lint unit integration cluster bench clean
+
+VENV := .venv
+BIN := $(VENV)/bin
+
+setup:
+	scripts/setup.sh
+
+setup-dev:
+	scripts/setup.sh --dev
+
+demo: setup
+	$(BIN)/financelake demo
+
+lint: setup-dev
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/pytest -q
+
+unit: setup-dev
+	$(BIN)/pytest -q tests/unit
+
+integration: setup-dev
+	$(BIN)/pytest -q tests/integration
+
+cluster: setup-dev
+	$(BIN)/pytest -q -m cluster
+
+bench: setup-dev
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf lake .financelake bench/results test-artifacts

@@ -1,0 +1,3 @@
+from financelake.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""The `financelake` command: parse arguments, build Settings, call one function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from financelake.config import Settings
+from financelake.errors import FinanceLakeError
+
+log = logging.getLogger("financelake")
+
+# CLI flag destination -> Settings field, for the flags that override settings.
+_SETTING_FLAGS = {
+    "lake_root": "lake_root",
+    "bootstrap_servers": "bootstrap_servers",
+    "topic": "topic",
+    "partitions": "topic_partitions",
+    "master": "spark_master",
+    "bar_interval": "bar_interval",
+    "watermark": "watermark_delay",
+    "trigger_interval": "trigger_interval",
+    "max_offsets_per_trigger": "max_offsets_per_trigger",
+    "train_interval": "train_interval_s",
+    "security_protocol": "security_protocol",
+    "sasl_mechanism": "sasl_mechanism",
+    "sasl_username": "sasl_username",
+    "kafka_data_dir": "kafka_data_dir",
+    "seed": "seed",
+}
+
+
+def _common(parser: argparse.ArgumentParser, *, spark: bool = False) -> None:
+    group = parser.add_argument_group("where (default: settings / FINANCELAKE_* variables)")
+    group.add_argument("--lake-root", help="root folder or URI of the Delta tables")
+    group.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, host:port[,...]")
+    group.add_argument("--topic", help="Kafka topic of the ticks")
+    group.add_argument(
+        "--security-protocol", choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+    )
+    group.add_argument("--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+    group.add_argument(
+        "--sasl-username", help="SASL user; the password comes from FINANCELAKE_SASL_PASSWORD"
+    )
+    if spark:
+        group.add_argument("--master", help="Spark master: local[*] (default), spark://host:7077")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="financelake",
+        description="Streaming lakehouse for market data: Kafka -> Spark -> Delta Lake.",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    kafka = commands.add_parser("kafka", help="the embedded single-node Kafka broker")
+    kafka_actions = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("start", "format (first time) and start a broker on 127.0.0.1"),
+        ("stop", "stop the broker gracefully"),
+        ("status", "exit 0 and print the address if the broker is up"),
+    ):
+        sub = kafka_actions.add_parser(action, help=text)
+        sub.add_argument("--port", type=int, default=9092, help="client port (controller: +1)")
+        sub.add_argument(
+            "--data-dir", dest="kafka_data_dir", type=Path, help="data, config and log folder"
+        )
+        if action == "start":
+            sub.add_argument("--heap", default="512m", help="broker JVM heap (default 512m)")
+
+    produce = commands.add_parser("produce", help="publish simulated or replayed ticks")
+    _common(produce)
+    produce.add_argument("--symbols", default="AAPL,MSFT,GOOG,AMZN", help="comma-separated")
+    produce.add_argument("--count", type=int, default=1000, help="ticks to send; 0 = until stopped")
+    produce.add_argument("--rate", type=float, default=0.0, help="ticks per second; 0 = max")
+    produce.add_argument("--seed", type=int, help="same seed, same ticks")
+    produce.add_argument("--model", choices=["random-walk", "trend"], default="trend")
+    produce.add_argument(
+        "--tick-interval", type=float, default=1.0, help="market seconds per tick per symbol"
+    )
+    produce.add_argument("--start", help="market time of the first tick (ISO 8601; default now)")
+    produce.add_argument("--replay", type=Path, help="OHLCV CSV to replay instead of simulating")
+    produce.add_argument("--symbol", help="symbol of the replayed CSV")
+    produce.add_argument(
+        "--bar-interval", help="replayed bar length, e.g. '1 day' (default: inferred)"
+    )
+    produce.add_argument("--partitions", type=int, help="partitions if the topic is created")
+
+    run = commands.add_parser("run", help="run the pipeline (and the training cycle)")
+    _common(run, spark=True)
+    run.add_argument(
+        "--available-now", action="store_true", help="drain the topic through every layer, exit"
+    )
+    run.add_argument("--bar-interval", help="Gold bar length, e.g. '1 minute' or '1 day'")
+    run.add_argument("--watermark", help="allowed lateness in event time, e.g. '30 seconds'")
+    run.add_argument("--trigger-interval", help="micro-batch interval, e.g. '1 second'")
+    run.add_argument("--max-offsets-per-trigger", type=int)
+    run.add_argument("--train-interval", type=float, help="seconds between training cycles")
+    run.add_argument("--no-train", action="store_true", help="streams only, no training cycle")
+
+    train = commands.add_parser("train", help="one training cycle now (classifier, then trader)")
+    _common(train, spark=True)
+    train.add_argument("--as-of-version", type=int, help="train on this Delta version of Gold")
+    train.add_argument("--bar-interval", help="Gold bar length the lake was built with")
+    train.add_argument("--watermark", help="allowed lateness the lake was built with")
+
+    status = commands.add_parser("status", help="tables, streams, models at a glance (no JVM)")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    dashboard = commands.add_parser("dashboard", help="the live web dashboard")
+    _common(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8501)
+
+    demo = commands.add_parser("demo", help="broker + simulated market + pipeline + dashboard")
+    _common(demo)
+    demo.add_argument("--port", type=int, default=8501, help="dashboard port")
+    demo.add_argument("--rate", type=float, default=200.0, help="ticks per second")
+    demo.add_argument("--train-interval", type=float, default=20.0)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from FINANCELAKE_* variables, overridden by the flags that were given."""
+    given = {
+        field: getattr(args, flag)
+        for flag, field in _SETTING_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    return Settings(**given)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("py4j", "streamlit"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        settings = settings_from(args)
+        handler = _COMMANDS[args.command]
+        return handler(args, settings)
+    except ValidationError as exc:
+        print(f"error: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    except FinanceLakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# Commands ----------------------------------------------------------------------------------
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.kafka.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(
+        data_dir=settings.kafka_data_dir.resolve(),
+        port=args.port,
+        jars_dir=settings.jars_dir,
+        heap=getattr(args, "heap", "512m"),
+    )
+    if args.action == "start":
+        broker.start()
+        print(f"kafka broker up at {broker.address} (log: {broker.log_path})")
+        return 0
+    if args.action == "stop":
+        stopped = broker.stop()
+        print("kafka broker stopped" if stopped else "kafka broker was not running")
+        return 0
+    if broker.is_running():
+        print(broker.address)
+        return 0
+    print(f"no kafka broker at {broker.address} (data dir {broker.data_dir})", file=sys.stderr)
+    return 1
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from financelake.config import interval_seconds
+    from financelake.market.publisher import produce
+
+    report = produce(
+        settings,
+        symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
+        count=args.count,
+        rate=args.rate,
+        seed=settings.seed if args.seed is None else args.seed,
+        model=args.model,
+        tick_interval_s=args.tick_interval,
+        start=datetime.fromisoformat(args.start) if args.start else None,
+        replay=args.replay,
+        symbol=args.symbol,
+        bar_seconds=interval_seconds(args.bar_interval) if args.bar_interval else None,
+    )
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.service import run_pipeline
+
+    return run_pipeline(settings, available_now=args.available_now, train=not args.no_train)
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.service import train_once
+
+    return train_once(settings, as_of_version=args.as_of_version)
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.status import collect_status, render_status
+
+    report = collect_status(settings)
+    print(json.dumps(report, indent=2, default=str) if args.json else render_status(report))
+    return 0
+
+
+def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.dashboard.launch import serve
+
+    exit_code: int = serve(settings, host=args.host, port=args.port)
+    return exit_code
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.demo import run_demo
+
+    exit_code: int = run_demo(
+        settings, dashboard_port=args.port, rate=args.rate, train_interval_s=args.train_interval
+    )
+    return exit_code
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "kafka": _kafka,
+    "produce": _produce,
+    "run": _run,
+    "train": _train,
+    "status": _status,
+    "dashboard": _dashboard,
+    "demo": _demo,
+}
+
+
+def parse_only(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
+    """Parse a command line and build its Settings without running it (for compose checks)."""
+    args = build_parser().parse_args(argv)
+    return args, settings_from(args)

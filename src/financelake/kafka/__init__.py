@@ -1,0 +1,1 @@
+"""Kafka edges: the embedded broker's life cycle and client configuration."""

@@ -1,0 +1,339 @@
+"""Train the Q-learning trader on the earlier bars and judge it, greedily, on the later ones.
+
+The split is in time, never random: one cutoff `window_start` such that the last `test_fraction` of
+the distinct bar times are the test part. With several symbols the cutoff is common, so nothing the
+shared Q-table learned comes from after the first evaluated bar of any symbol.
+
+Metric definitions (test part only, `P` = mark-to-market equity before each decision, starting at
+the initial capital and ending at the final portfolio value; one step per bar):
+
+* total_return = final_portfolio_value / initial_capital - 1. Always-HOLD returns 0 by definition.
+* buy_hold_return: put all equity in at the first test bar's close paying one fee, hold to the last
+  close (no exit fee, as the agent's final value is also marked to market, not liquidated).
+* sharpe: mean / sample std of the per-step returns of `P`, x sqrt(seconds per year / bar seconds),
+  with a 365-day year (the feed never closes); 0 when the std is 0.
+* max_drawdown: the largest fall of `P` from a running peak, as a positive fraction.
+* trades: fills (a BUY without cash or a SELL without shares is not a trade).
+* win_rate: among fills that reduce an open position (closing sells, or covering buys when short),
+  the fraction with a profit against the position's average cost, fees on both legs included;
+  NaN when nothing was closed. closing_trades is its denominator.
+* train_bars / test_bars, test_start / test_end: the split, and the first and last test bar times.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from financelake.rl.agent import QLearningAgent, market_codes, state_index
+from financelake.rl.env import TradingEnv
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_YEAR = 365 * 86_400
+EQUITY_COLUMNS = ["window_start", "action", "shares", "cash", "equity"]
+METRIC_COLUMNS = [
+    "final_portfolio_value",
+    "total_return",
+    "buy_hold_return",
+    "sharpe",
+    "max_drawdown",
+    "trades",
+    "closing_trades",
+    "win_rate",
+    "fees_paid",
+    "train_bars",
+    "test_bars",
+    "test_start",
+    "test_end",
+]
+
+
+def sharpe_ratio(equity: Sequence[float] | npt.NDArray[np.float64], bar_seconds: float) -> float:
+    """Annualised Sharpe ratio (no risk-free rate) of an equity path sampled once per bar."""
+    path = np.asarray(equity, dtype=np.float64)
+    if len(path) < 3:
+        return 0.0
+    returns = np.diff(path) / path[:-1]
+    std = float(returns.std(ddof=1))
+    if not std > 1e-15:
+        return 0.0
+    return float(returns.mean()) / std * math.sqrt(SECONDS_PER_YEAR / bar_seconds)
+
+
+def max_drawdown(equity: Sequence[float] | npt.NDArray[np.float64]) -> float:
+    """Largest peak-to-trough fall of an equity path, as a positive fraction of the peak."""
+    path = np.asarray(equity, dtype=np.float64)
+    if len(path) == 0:
+        return 0.0
+    peaks = np.maximum.accumulate(path)
+    return float(np.max(1.0 - path / peaks))
+
+
+def _split_index(window_start: npt.NDArray[Any], cutoff: Any) -> int:
+    """Number of bars strictly before the cutoff (bars are sorted by window_start)."""
+    return int(np.searchsorted(window_start, cutoff, side="left"))
+
+
+def _cutoff(window_starts: npt.NDArray[Any], test_fraction: float) -> Any:
+    """First test bar time: the last `test_fraction` of distinct bar times (at least one)."""
+    times = np.unique(window_starts)
+    n_test = max(1, round(len(times) * test_fraction))
+    return times[len(times) - n_test]
+
+
+def _make_agent(
+    agent: QLearningAgent | str | Path | None, seed: int, hyper: Mapping[str, float]
+) -> QLearningAgent:
+    if isinstance(agent, QLearningAgent):
+        return agent
+    if agent is not None and Path(agent).exists():
+        loaded = QLearningAgent.load(agent, seed=seed)
+        # The table and its decayed epsilon carry over; the learning rates follow the settings.
+        loaded.alpha, loaded.gamma = hyper["alpha"], hyper["gamma"]
+        loaded.epsilon_decay = hyper["epsilon_decay"]
+        return loaded
+    return QLearningAgent(seed=seed, **hyper)
+
+
+def _train_episode(env: TradingEnv, agent: QLearningAgent, codes: npt.NDArray[np.intp]) -> None:
+    """One epsilon-greedy pass over the env's bars, learning after every step."""
+    scale = 1e4 / env.initial_capital  # rewards in basis points of initial capital
+    codes_list: list[int] = codes.tolist()
+    obs, _ = env.reset()
+    state = state_index(codes_list[env.t], float(obs[3]))
+    terminated = False
+    while not terminated:
+        action = agent.act_state(state, explore=True)
+        obs, reward, terminated, _, _ = env.step(action)
+        next_state = state_index(codes_list[env.t], float(obs[3]))
+        agent.update_state(state, action, reward * scale, next_state, terminated)
+        state = next_state
+
+
+def _evaluate(
+    env: TradingEnv, agent: QLearningAgent, bar_seconds: float, n_train: int
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Greedy pass over the env's episode (the test part), no learning; metrics and equity curve."""
+    codes: list[int] = market_codes(env.features).tolist()
+    closes = env.prices
+    obs, _ = env.reset()
+    times, actions, shares, cash, marked = [], [], [], [], []
+    before = [env.equity]  # P: equity before each decision
+    terminated = False
+    while not terminated:
+        t = env.t
+        action = agent.act_state(state_index(codes[t], float(obs[3])))
+        obs, _, terminated, _, info = env.step(action)
+        times.append(env.window_start[t])
+        actions.append(info["executed"])
+        shares.append(env.shares)
+        cash.append(env.cash)
+        marked.append(env.cash + env.shares * closes[t])
+        before.append(env.equity)
+    # The last bar takes no decision: its row shows the book carried into it.
+    times.append(env.window_start[env.t])
+    actions.append(0)
+    shares.append(env.shares)
+    cash.append(env.cash)
+    marked.append(env.equity)
+
+    first = closes[env.start]
+    final = env.equity
+    metrics: dict[str, Any] = {
+        "final_portfolio_value": final,
+        "total_return": final / env.initial_capital - 1.0,
+        "buy_hold_return": float(closes[-1] / (first * (1.0 + env.fee_rate)) - 1.0),
+        "sharpe": sharpe_ratio(before, bar_seconds),
+        "max_drawdown": max_drawdown(before),
+        "trades": env.trades,
+        "closing_trades": env.closing_trades,
+        "win_rate": env.winning_trades / env.closing_trades if env.closing_trades else math.nan,
+        "fees_paid": env.fees_paid,
+        "train_bars": n_train,
+        "test_bars": len(closes) - env.start,
+        "test_start": env.window_start[env.start],
+        "test_end": env.window_start[-1],
+    }
+    curve = pd.DataFrame(
+        {"window_start": times, "action": actions, "shares": shares, "cash": cash, "equity": marked}
+    )
+    return metrics, curve
+
+
+def _by_symbol(bars: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each symbol's bars sorted by window_start."""
+    if isinstance(bars, pd.DataFrame):
+        if "symbol" not in bars.columns:
+            raise ValueError("one DataFrame of bars needs a 'symbol' column; or pass a dict")
+        bars = {str(name): group for name, group in bars.groupby("symbol", sort=True)}
+    out = {}
+    for symbol, frame in bars.items():
+        if "window_start" not in frame.columns or "close" not in frame.columns:
+            raise ValueError(f"bars of {symbol!r} need 'window_start' and 'close' columns")
+        out[symbol] = frame.sort_values("window_start", kind="stable", ignore_index=True)
+    return out
+
+
+def backtest_all(
+    bars: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    *,
+    initial_capital: float = 10_000.0,
+    position_size: float = 0.1,
+    fee_rate: float = 0.001,
+    allow_short: bool = False,
+    agent: QLearningAgent | str | Path | None = None,
+    alpha: float = 0.1,
+    gamma: float = 0.95,
+    epsilon: float = 0.1,
+    epsilon_decay: float = 0.995,
+    episodes: int = 5,
+    seed: int = 7,
+    test_fraction: float = 0.2,
+    bar_seconds: float = 60.0,
+    min_bars: int = 30,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Learn one shared Q-table on every symbol's training bars, then evaluate each symbol.
+
+    `bars` is a dict symbol -> bars or one DataFrame with a `symbol` column; bars need
+    `window_start` and `close`. All symbols share one time cutoff (see the module docstring), so
+    the table never learns from a bar later than any symbol's first test bar. Training runs
+    `episodes` rounds, each an epsilon-greedy pass over every symbol's training part (epsilon
+    decays once per round); evaluation is greedy, without learning, on each symbol's test part
+    with the final table.
+
+    `agent` is an existing agent (learning continues in it), a path to a Q-table JSON file (loaded
+    if it exists, the learned table saved back atomically; alpha, gamma and epsilon_decay follow
+    the arguments), or None (a fresh agent). `seed` seeds a new or loaded agent's exploration.
+
+    Returns (metrics: one row per symbol with `status` 'ok' or 'skipped' and a `reason`,
+    equity: `symbol` + the curve columns of `backtest_symbol`). A symbol with fewer than
+    `min_bars` bars or fewer than 2 bars after the cutoff is skipped, not an error.
+    """
+    if episodes < 0 or not 0 < test_fraction < 1 or bar_seconds <= 0:
+        raise ValueError(
+            f"need episodes >= 0, 0 < test_fraction < 1, bar_seconds > 0; got {episodes}, "
+            f"{test_fraction}, {bar_seconds}"
+        )
+    book: dict[str, Any] = {
+        "initial_capital": initial_capital,
+        "position_size": position_size,
+        "fee_rate": fee_rate,
+        "allow_short": allow_short,
+    }
+    frames = _by_symbol(bars)
+    times = [frame["window_start"].to_numpy() for frame in frames.values()]
+    cutoff = _cutoff(np.concatenate(times), test_fraction) if times else None
+
+    splits: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    trainers: list[tuple[TradingEnv, npt.NDArray[np.intp]]] = []
+    for symbol, frame in frames.items():
+        n_train = _split_index(frame["window_start"].to_numpy(), cutoff)
+        n_test = len(frame) - n_train
+        if len(frame) < min_bars:
+            skipped[symbol] = f"only {len(frame)} bars, need at least {min_bars}"
+        elif n_test < 2:
+            skipped[symbol] = f"{n_test} bar(s) from the train/test cutoff {cutoff} on, need 2"
+        else:
+            splits[symbol] = n_train
+            if n_train >= 2:
+                env = TradingEnv(frame.iloc[:n_train], **book)
+                trainers.append((env, market_codes(env.features)))
+    for symbol, reason in skipped.items():
+        log.info("RL backtest skips %s: %s", symbol, reason)
+
+    hyper = {"alpha": alpha, "gamma": gamma, "epsilon": epsilon, "epsilon_decay": epsilon_decay}
+    learner = _make_agent(agent, seed, hyper)
+    for _ in range(episodes if trainers else 0):
+        for env, codes in trainers:
+            _train_episode(env, learner, codes)
+        learner.end_episode()
+    if isinstance(agent, str | Path):
+        learner.save(agent)
+
+    rows: list[dict[str, Any]] = []
+    curves: list[pd.DataFrame] = []
+    for symbol, frame in frames.items():
+        if symbol in skipped:
+            rows.append({"symbol": symbol, "status": "skipped", "reason": skipped[symbol]})
+            continue
+        env = TradingEnv(frame, **book, start=splits[symbol])
+        result, curve = _evaluate(env, learner, bar_seconds, splits[symbol])
+        rows.append({"symbol": symbol, "status": "ok", "reason": None, **result})
+        curves.append(curve.assign(symbol=symbol)[["symbol", *EQUITY_COLUMNS]])
+    log.info(
+        "RL backtest: %d symbols evaluated, %d skipped, %d training steps x %d episodes",
+        len(splits),
+        len(skipped),
+        sum(len(env.prices) - 1 for env, _ in trainers),
+        episodes,
+    )
+    equity = (
+        pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=["symbol", *EQUITY_COLUMNS])
+    )
+    metrics = pd.DataFrame(rows, columns=["symbol", "status", "reason", *METRIC_COLUMNS])
+    # Stable dtypes whatever was skipped, so appending to a table never changes its schema.
+    counts = ["trades", "closing_trades", "train_bars", "test_bars"]
+    metrics = metrics.astype({column: "Int64" for column in counts})
+    for column in ("test_start", "test_end"):
+        metrics[column] = pd.to_datetime(metrics[column])
+    return metrics, equity
+
+
+def backtest_symbol(
+    bars: pd.DataFrame,
+    *,
+    initial_capital: float = 10_000.0,
+    position_size: float = 0.1,
+    fee_rate: float = 0.001,
+    allow_short: bool = False,
+    agent: QLearningAgent | str | Path | None = None,
+    alpha: float = 0.1,
+    gamma: float = 0.95,
+    epsilon: float = 0.1,
+    epsilon_decay: float = 0.995,
+    episodes: int = 5,
+    seed: int = 7,
+    test_fraction: float = 0.2,
+    bar_seconds: float = 60.0,
+    min_bars: int = 30,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Backtest one symbol: learn on its earlier bars, evaluate greedily on the later ones.
+
+    Arguments as in `backtest_all`. Returns (metrics, equity curve with columns window_start,
+    action (-1/0/1: what was actually traded at that bar), shares and cash after the bar's fill,
+    equity = cash + shares x close); the curve's last equity is `final_portfolio_value`.
+    Raises ValueError when the bars are too few to split and evaluate.
+    """
+    metrics, equity = backtest_all(
+        {"": bars},
+        initial_capital=initial_capital,
+        position_size=position_size,
+        fee_rate=fee_rate,
+        allow_short=allow_short,
+        agent=agent,
+        alpha=alpha,
+        gamma=gamma,
+        epsilon=epsilon,
+        epsilon_decay=epsilon_decay,
+        episodes=episodes,
+        seed=seed,
+        test_fraction=test_fraction,
+        bar_seconds=bar_seconds,
+        min_bars=min_bars,
+    )
+    row = {str(key): value for key, value in metrics.to_dict("records")[0].items()}
+    if row.pop("status") != "ok":
+        raise ValueError(f"cannot backtest these bars: {row['reason']}")
+    del row["symbol"], row["reason"]
+    return row, equity.drop(columns="symbol")

@@ -1,0 +1,157 @@
+"""The long-running runner: streams, a training cycle every interval, and a clean shutdown.
+
+Shutdown (SIGINT/SIGTERM) is bounded by SHUTDOWN_BUDGET_S: streams get a few seconds to finish
+the micro-batch in flight, then stop (a stopped batch is replayed idempotently on restart); a
+training cycle in flight is abandoned before it writes anything, and its Spark jobs are
+cancelled; then Spark stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
+
+from financelake.config import Settings
+from financelake.errors import StreamFailedError
+from financelake.pipeline import preflight, run_available_now, start_streams
+from financelake.spark import build_spark
+from financelake.streams.progress import ProgressFiles
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 30.0
+_BATCH_GRACE_S = 10.0
+_TRAINING_POOL = "training"
+
+
+def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True) -> int:
+    """`financelake run`: drain and exit, or run continuously until SIGINT/SIGTERM."""
+    preflight(settings)
+    spark = build_spark(settings)
+    try:
+        if settings.is_local_lake:
+            spark.streams.addListener(ProgressFiles(settings.lake_root))
+        if available_now:
+            run_available_now(spark, settings)
+            return 0
+        return Service(spark, settings, train=train).run()
+    finally:
+        spark.stop()
+
+
+def train_once(settings: Settings, as_of_version: int | None = None) -> int:
+    """`financelake train`: one training cycle (classifier, then trader) now."""
+    from financelake.training import run_training_cycle
+
+    spark = build_spark(settings)
+    try:
+        result = run_training_cycle(spark, settings, as_of_version=as_of_version)
+        log.info("%s", result.summary())
+        print(result.summary())
+        return 0
+    finally:
+        spark.stop()
+
+
+class Service:
+    """Streams plus a training thread; `run` returns the process exit code."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, *, train: bool = True) -> None:
+        self._spark = spark
+        self._settings = settings
+        self._train = train
+        self._stop = threading.Event()
+        self._writing = threading.Lock()  # held while a training cycle writes its results
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if not self._stop.is_set():
+            log.info("stopping (signal %s); this takes at most %.0f s", signum, SHUTDOWN_BUDGET_S)
+        self._stop.set()
+
+    def run(self) -> int:
+        previous = {
+            sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        queries = start_streams(self._spark, self._settings)
+        trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
+        if self._train:
+            trainer.start()
+        log.info(
+            "running: %s; training every %.0f s; Ctrl+C to stop",
+            ", ".join(q.name for q in queries),
+            self._settings.train_interval_s,
+        )
+        exit_code = 0
+        try:
+            while not self._stop.is_set():
+                self._spark.streams.awaitAnyTermination(500)
+                failed = [q for q in queries if not q.isActive]
+                if failed:
+                    error = failed[0].exception()
+                    raise StreamFailedError(
+                        f"stream {failed[0].name!r} stopped: "
+                        f"{error if error else 'without an error (stopped from outside)'}"
+                    )
+        except StreamFailedError:
+            exit_code = 1
+            self._stop.set()
+            raise
+        finally:
+            self._shutdown(queries, trainer)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return exit_code
+
+    # Training -------------------------------------------------------------------------------
+    def _training_loop(self) -> None:
+        from financelake.training import run_training_cycle
+
+        sc = self._spark.sparkContext
+        sc.setLocalProperty("spark.scheduler.pool", _TRAINING_POOL)
+        # Waiting on the stop event, not sleeping: a stop request ends the wait at once. A cycle
+        # that overruns simply delays the next one; cycles never overlap.
+        while not self._stop.wait(self._settings.train_interval_s):
+            sc.setJobGroup(_TRAINING_POOL, "training cycle", interruptOnCancel=True)
+            try:
+                result = run_training_cycle(
+                    self._spark, self._settings, should_stop=self._stop.is_set
+                )
+                log.info("training cycle: %s", result.summary())
+            except Exception as exc:  # a failing cycle must not take the service down
+                if self._stop.is_set():
+                    log.info("training cycle abandoned for shutdown")
+                else:
+                    log.exception("training cycle failed: %s", exc)
+
+    # Shutdown -------------------------------------------------------------------------------
+    def _shutdown(self, queries: list[StreamingQuery], trainer: threading.Thread) -> None:
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S - 5
+        for query in queries:
+            _stop_after_batch(query, min(deadline, time.monotonic() + _BATCH_GRACE_S))
+        if trainer.is_alive():
+            trainer.join(timeout=max(0.0, deadline - time.monotonic()))
+            if trainer.is_alive():
+                log.warning("training cycle still running; cancelling its Spark jobs")
+                self._spark.sparkContext.cancelJobGroup(_TRAINING_POOL)
+                trainer.join(timeout=3)
+        log.info("streams stopped")
+
+
+def _stop_after_batch(query: StreamingQuery, deadline: float) -> None:
+    """Let the micro-batch in flight commit (until the deadline), then stop the query."""
+    if query.isActive:
+        _wait_until(lambda: not query.status.get("isTriggerActive", False), deadline)
+    query.stop()
+
+
+def _wait_until(condition: Callable[[], bool], deadline: float) -> None:
+    done = threading.Event()
+    while not condition() and time.monotonic() < deadline:
+        done.wait(0.1)  # poll the query's status; there is no event to block on

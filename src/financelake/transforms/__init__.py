@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transformations, one module per layer. No I/O here."""
