@@ -33,7 +33,6 @@ def spark(session_dir: Path) -> Iterator[SparkSession]:
         shuffle_partitions=2,
     )
     session = build_spark(settings, app_name="financelake-tests")
-    session.conf.set("spark.sql.warehouse.dir", str(session_dir / "warehouse"))
     yield session
     session.stop()
 

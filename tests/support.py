@@ -1,0 +1,107 @@
+"""Helpers for integration tests: produce real ticks, run the real CLI, read tables with delta-rs.
+
+Imported by the tests as `support` (pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from confluent_kafka import Producer
+from deltalake import DeltaTable
+
+from financelake.config import Settings
+from financelake.kafka.client import confluent_config, ensure_topic
+from financelake.market.publisher import publish
+from financelake.market.simulator import Tick, simulate_ticks
+
+START = datetime(2026, 1, 7, 14, 30)
+
+
+def read_table(settings: Settings, name: str) -> pd.DataFrame:
+    """A whole Delta table as pandas, read without a JVM."""
+    return DeltaTable(settings.table_path(name)).to_pandas()
+
+
+def produce_ticks(
+    settings: Settings,
+    count: int,
+    *,
+    seed: int = 1,
+    model: str = "trend",
+    symbols: Sequence[str] = ("AAPL", "MSFT", "GOOG"),
+    start: datetime = START,
+    tick_interval_s: float = 5.0,
+) -> list[Tick]:
+    """Publish simulated ticks to the test's topic and return them."""
+    ticks = list(
+        simulate_ticks(
+            symbols,
+            model=model,  # type: ignore[arg-type]
+            seed=seed,
+            start=start,
+            tick_interval_s=tick_interval_s,
+            count=count,
+        )
+    )
+    report = publish(ticks, settings)
+    assert report.ok and report.sent == count, report
+    return ticks
+
+
+def produce_raw(settings: Settings, values: Iterable[bytes], key: bytes | None = None) -> None:
+    """Publish raw message values (bad input included) to the test's topic."""
+    ensure_topic(settings)
+    producer = Producer(confluent_config(settings))
+    for value in values:
+        producer.produce(settings.topic, value=value, key=key)
+    assert producer.flush(30) == 0
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a `financelake` subprocess that uses the test's lake, broker and topic."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINANCELAKE_")}
+    env.update(
+        FINANCELAKE_LAKE_ROOT=settings.lake_root,
+        FINANCELAKE_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        FINANCELAKE_TOPIC=settings.topic,
+        FINANCELAKE_SPARK_MASTER="local[2]",
+        FINANCELAKE_SPARK_UI="false",
+        FINANCELAKE_SHUFFLE_PARTITIONS="2",
+        FINANCELAKE_SPARK_DRIVER_MEMORY="1g",
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    args: Sequence[str], settings: Settings, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m financelake ARGS` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "financelake", *args],
+        env=cli_env(settings, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_cli(
+    args: Sequence[str], settings: Settings, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """Start `python -m financelake ARGS` in its own process group, output to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "financelake", *args],
+            env=cli_env(settings, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -1,0 +1,162 @@
+"""Silver routing (late, duplicates, enrichment) and Gold bar aggregation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from financelake.schemas import GOLD
+from financelake.transforms.gold import aggregate_bars, closed_bars, watermark_from
+from financelake.transforms.silver import flag_late_and_duplicates, to_quarantine, to_silver
+
+T0 = datetime(2026, 1, 7, 15, 0, 0)
+
+
+def validated(spark: SparkSession, rows: list[tuple[object, ...]]) -> DataFrame:
+    """Rows as `validate_ticks` leaves them (only the columns routing needs)."""
+    schema = (
+        "value string, value_base64 string, topic string, partition int, offset long, "
+        "kafka_timestamp timestamp, symbol string, price double, volume long, open double, "
+        "high double, low double, event_time timestamp, reason string"
+    )
+    full = [
+        (
+            f"v{offset}",
+            None,
+            "t",
+            partition,
+            offset,
+            T0,
+            sym,
+            price,
+            10,
+            100.0,
+            200.0,
+            50.0,
+            ts,
+            why,
+        )
+        for (partition, offset, sym, price, ts, why) in rows
+    ]
+    return spark.createDataFrame(full, schema)
+
+
+def no_keys(spark: SparkSession) -> DataFrame:
+    return spark.createDataFrame([], "symbol string, event_time timestamp")
+
+
+def test_first_copy_by_kafka_position_is_kept_and_repeats_are_quarantined(
+    spark: SparkSession,
+) -> None:
+    ts = datetime(2026, 1, 7, 15, 0, 1)
+    batch = validated(
+        spark,
+        [(1, 5, "A", 101.0, ts, None), (0, 9, "A", 101.0, ts, None), (0, 3, "B", 99.0, ts, None)],
+    )
+    routed = flag_late_and_duplicates(batch, None, no_keys(spark))
+    silver = routed.transform(to_silver).select("symbol", "partition", "offset")
+    expected = spark.createDataFrame(
+        [("A", 0, 9), ("B", 0, 3)], "symbol string, partition int, offset long"
+    )
+    assert_df_equality(silver, expected, ignore_row_order=True, ignore_nullable=True)
+    reasons = routed.transform(to_quarantine).select("offset", "reason").collect()
+    assert [(r.offset, r.reason.split(":")[0]) for r in reasons] == [(5, "duplicate")]
+
+
+def test_ticks_already_in_silver_and_late_ticks_go_to_quarantine(spark: SparkSession) -> None:
+    watermark = datetime(2026, 1, 7, 15, 0, 30)
+    batch = validated(
+        spark,
+        [
+            (0, 1, "A", 100.0, datetime(2026, 1, 7, 15, 0, 10), None),  # behind the watermark
+            (0, 2, "A", 100.0, datetime(2026, 1, 7, 15, 0, 40), None),  # already in silver
+            (0, 3, "A", 100.0, datetime(2026, 1, 7, 15, 0, 41), None),  # new
+            (0, 4, None, None, None, "not JSON"),  # already rejected: reason kept
+        ],
+    )
+    keys = spark.createDataFrame(
+        [("A", datetime(2026, 1, 7, 15, 0, 40))], "symbol string, event_time timestamp"
+    )
+    routed = flag_late_and_duplicates(batch, watermark, keys)
+    got = {r.offset: r.reason for r in routed.select("offset", "reason").collect()}
+    assert got[1] is not None and got[1].startswith("late: event time 2026-01-07 15:00:10")
+    assert got[2] is not None and got[2].startswith("duplicate")
+    assert got[3] is None
+    assert got[4] == "not JSON"
+    quarantine = routed.transform(to_quarantine)
+    assert quarantine.count() == 3
+    assert quarantine.where(F.col("date").isNull()).count() == 0
+
+
+def test_silver_is_enriched_with_range_and_change(spark: SparkSession) -> None:
+    batch = validated(spark, [(0, 1, " A ", 110.0, datetime(2026, 1, 7, 15, 0, 1), None)])
+    row = flag_late_and_duplicates(batch, None, no_keys(spark)).transform(to_silver).first()
+    assert row is not None
+    assert row.symbol == "A"
+    assert row.price_range == 150.0  # high 200 - low 50
+    assert abs(row.price_change_pct - 10.0) < 1e-12  # (110 - open 100) / 100 * 100
+    assert row.date == date(2026, 1, 7)
+
+
+def silver_ticks(spark: SparkSession, rows: list[tuple[str, datetime, float, int]]) -> DataFrame:
+    return spark.createDataFrame(
+        [(s, ts, p, v, (p - 100.0)) for s, ts, p, v in rows],
+        "symbol string, event_time timestamp, price double, volume long, price_change_pct double",
+    )
+
+
+def test_bars_take_first_and_last_by_event_time_not_arrival(spark: SparkSession) -> None:
+    ticks = silver_ticks(
+        spark,
+        [
+            ("A", datetime(2026, 1, 7, 15, 0, 50), 103.0, 1),  # arrives first, last in time
+            ("A", datetime(2026, 1, 7, 15, 0, 5), 100.0, 2),
+            ("A", datetime(2026, 1, 7, 15, 0, 20), 105.0, 1),
+            ("A", datetime(2026, 1, 7, 15, 1, 0), 90.0, 4),  # next bar: a single tick
+        ],
+    )
+    bars = ticks.transform(aggregate_bars("1 minute"))
+    expected = spark.createDataFrame(
+        [
+            (
+                "A", datetime(2026, 1, 7, 15, 0), datetime(2026, 1, 7, 15, 1),
+                100.0, 105.0, 100.0, 103.0, 308.0 / 3, 2.516611478423583, 4,
+                (200.0 + 105.0 + 103.0) / 4, 3, 8.0 / 3, datetime(2026, 1, 7, 15, 0, 50),
+                date(2026, 1, 7),
+            ),
+            (
+                "A", datetime(2026, 1, 7, 15, 1), datetime(2026, 1, 7, 15, 2),
+                90.0, 90.0, 90.0, 90.0, 90.0, 0.0, 4, 90.0, 1, -10.0,
+                datetime(2026, 1, 7, 15, 1), date(2026, 1, 7),
+            ),
+        ],
+        GOLD,
+    )  # fmt: skip
+    assert_approx_df_equality(
+        bars, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_daily_bars_align_to_utc_days(spark: SparkSession) -> None:
+    ticks = silver_ticks(spark, [("A", datetime(2026, 1, 7, 23, 59, 59), 100.0, 1)])
+    bar = ticks.transform(aggregate_bars("1 day")).first()
+    assert bar is not None
+    assert (bar.window_start, bar.window_end) == (datetime(2026, 1, 7), datetime(2026, 1, 8))
+
+
+def test_only_bars_ended_before_the_watermark_are_closed(spark: SparkSession) -> None:
+    ticks = silver_ticks(
+        spark,
+        [
+            ("A", datetime(2026, 1, 7, 15, 0, 5), 100.0, 1),
+            ("A", datetime(2026, 1, 7, 15, 1, 5), 1.0, 1),
+        ],
+    )
+    bars = ticks.transform(aggregate_bars("1 minute"))
+    watermark = watermark_from(datetime(2026, 1, 7, 15, 1, 30), 30)
+    closed = bars.transform(closed_bars(watermark)).select("window_start").collect()
+    assert [row.window_start for row in closed] == [datetime(2026, 1, 7, 15, 0)]
+    assert bars.transform(closed_bars(None)).count() == 0
