@@ -1,0 +1,159 @@
+"""`financelake demo`: the whole product on one machine, stopped cleanly by one Ctrl+C.
+
+Starts (only what is not already running) the embedded Kafka broker, then three child
+processes: the simulated market (`produce`, trend model, market time accelerated), the
+continuous pipeline with a short training interval (`run`), and the dashboard. Ctrl+C or
+SIGTERM stops the children it started and the broker if it started it, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from financelake.config import Settings
+from financelake.errors import FinanceLakeError, KafkaUnavailableError
+from financelake.kafka.broker import EmbeddedBroker
+from financelake.kafka.client import describe_cluster
+
+log = logging.getLogger(__name__)
+
+SYMBOLS = "AAPL,MSFT,GOOG,AMZN"
+# 4 symbols at `rate` ticks/s, each tick TICK_INTERVAL_S of market time: at the default
+# 100 ticks/s the market runs 25x real time, so a 1-minute bar closes every 2.4 s.
+TICK_INTERVAL_S = 1.0
+_CHILD_STOP_S = 35.0
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def run_demo(
+    settings: Settings, *, dashboard_port: int, rate: float, train_interval_s: float
+) -> int:
+    """Run the demo until Ctrl+C; return the exit code."""
+    broker, started_broker = _ensure_broker(settings)
+    logs = Path(settings.kafka_data_dir).resolve().parent / "demo-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "FINANCELAKE_LAKE_ROOT": settings.lake_root,
+        "FINANCELAKE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "FINANCELAKE_TOPIC": settings.topic,
+    }
+    start = _market_start(settings)
+    commands = {
+        "market": [
+            "produce", "--symbols", SYMBOLS, "--count", "0", "--rate", str(rate),
+            "--model", "trend", "--tick-interval", str(TICK_INTERVAL_S),
+            "--start", start.isoformat(),
+        ],
+        "pipeline": ["run", "--train-interval", str(train_interval_s)],
+        "dashboard": ["dashboard", "--port", str(dashboard_port)],
+    }  # fmt: skip
+    children: list[_Child] = []
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        for name, args in commands.items():
+            children.append(_spawn(name, args, env, logs))
+        print(
+            f"FinanceLake demo is running.\n"
+            f"  dashboard : http://127.0.0.1:{dashboard_port}\n"
+            f"  tables    : {settings.lake_root}/{{bronze,silver,quarantine,gold,gold_ml,...}}\n"
+            f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
+            f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"
+            f"  status    : financelake status --lake-root {settings.lake_root}\n"
+            "Press Ctrl+C to stop everything the demo started.",
+            flush=True,
+        )
+        while not stop.wait(1.0):  # wakes at once on Ctrl+C; else checks on the children
+            for child in children:
+                if child.process.poll() is not None:
+                    raise FinanceLakeError(
+                        f"the demo's {child.name} exited with code {child.process.returncode}; "
+                        f"see {child.log_path}"
+                    )
+        return 0
+    finally:
+        _stop_children(children)
+        if started_broker:
+            broker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("FinanceLake demo stopped.", flush=True)
+
+
+def _ensure_broker(settings: Settings) -> tuple[EmbeddedBroker, bool]:
+    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    broker = EmbeddedBroker(
+        data_dir=Path(settings.kafka_data_dir).resolve(),
+        port=int(port),
+        jars_dir=settings.jars_dir,
+    )
+    try:
+        describe_cluster(settings, timeout_s=3)
+        log.info("using the Kafka broker already running at %s", settings.bootstrap_servers)
+        return broker, False
+    except KafkaUnavailableError:
+        if host not in ("localhost", "127.0.0.1"):
+            raise
+    print(f"starting the embedded Kafka broker at {broker.address} ...", flush=True)
+    broker.start()
+    return broker, True
+
+
+def _market_start(settings: Settings) -> datetime:
+    """Continue market time after what the lake already holds, so a rerun is not 'late'."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        gold = DeltaTable(settings.table_path("gold")).to_pyarrow_table(columns=["last_tick_at"])
+    except TableNotFoundError:
+        return now
+    if not gold.num_rows:
+        return now
+    latest: datetime = max(gold.column("last_tick_at").to_pylist())
+    return max(now, latest.replace(tzinfo=None) + timedelta(minutes=5))
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> _Child:
+    log_path = logs / f"{name}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "financelake", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # our Ctrl+C reaches it only through _stop_children
+        )
+    log.info("started %s (pid %d), log %s", name, process.pid, log_path)
+    return _Child(name, process, log_path)
+
+
+def _stop_children(children: list[_Child]) -> None:
+    for child in reversed(children):
+        if child.process.poll() is None:
+            os.killpg(child.process.pid, signal.SIGTERM)
+    for child in reversed(children):
+        try:
+            child.process.wait(timeout=_CHILD_STOP_S)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0f s; killing it", child.name, _CHILD_STOP_S)
+            os.killpg(child.process.pid, signal.SIGKILL)
+            child.process.wait()
