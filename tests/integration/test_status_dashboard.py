@@ -1,0 +1,327 @@
+"""`financelake status` and the dashboard against a lake built by the real pipeline.
+
+Ticks go through the real broker, the streams (with the service's progress listener) and one
+real training cycle; then `status --json` is checked against the tables read directly, and
+the dashboard is opened in headless Chromium (Debian's package, installed here if missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from financelake.config import REPO_ROOT, TABLES, Settings
+from financelake.kafka.broker import EmbeddedBroker, free_port
+from financelake.market.publisher import produce, publish
+from financelake.pipeline import run_available_now
+from financelake.status import parse_time
+from financelake.streams.progress import ProgressFiles
+from financelake.training import run_training_cycle
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+SYMBOLS = ["AAPL", "MSFT"]
+TICKS = 1_400  # 700 per symbol, 5 s apart: about 58 one-minute bars each
+
+
+# Fixtures ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get if missing (Playwright's download cannot work)."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} is missing and there is no apt-get to install it")
+    if os.geteuid() != 0:
+        pytest.skip(
+            f"{CHROMIUM} is missing and installing it needs root (apt-get install chromium)"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    try:
+        result = apt("install", "-y", "chromium", timeout=900)
+        if result.returncode != 0:  # stale package lists: refresh them once
+            apt("update", timeout=300)
+            result = apt("install", "-y", "chromium", timeout=900)
+    except subprocess.TimeoutExpired as exc:
+        pytest.skip(f"apt-get could not install chromium within {exc.timeout:.0f} s")
+    if result.returncode != 0 or not Path(CHROMIUM).exists():
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        pytest.skip(f"apt-get install chromium failed ({result.returncode}): {' | '.join(tail)}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def lake(
+    spark: SparkSession, broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """A lake with every table filled: ticks (some bad) -> streams -> one training cycle."""
+    settings = Settings(
+        lake_root=str(tmp_path_factory.mktemp("status_dashboard") / "lake"),
+        bootstrap_servers=broker.address,
+        topic="t_status_dashboard",
+        spark_master="local[2]",
+        spark_ui=False,
+        shuffle_partitions=2,
+        kafka_data_dir=broker.data_dir,
+        min_labelled_bars=20,
+        rl_episodes=1,
+    )
+    start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=2)
+    report = produce(
+        settings, symbols=SYMBOLS, count=TICKS, seed=11, tick_interval_s=5.0, start=start
+    )
+    assert report.ok, report
+    when = (start + timedelta(minutes=1)).isoformat()
+    good = {"symbol": "AAPL", "price": 10.0, "volume": 5, "open": 10.0, "high": 11.0, "low": 9.0}
+    bad = [
+        {**good, "price": -1.0, "timestamp": when},
+        {**good, "price": -2.0, "timestamp": when},
+        {**good, "timestamp": "yesterday"},
+    ]
+    assert publish(bad, settings).ok
+
+    listener = ProgressFiles(settings.lake_root)  # what the service registers
+    spark.streams.addListener(listener)
+    try:
+        run_available_now(spark, settings)
+        # listener events are delivered on Spark's bus thread: wait until it is drained
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()  # type: ignore[union-attr]
+    finally:
+        spark.streams.removeListener(listener)
+    result = run_training_cycle(spark, settings)
+    assert result.status == "ok", result.summary()
+    return settings
+
+
+def _wait_for_http(url: str, process: subprocess.Popen[bytes], deadline_s: float) -> None:
+    """Poll `url` until it answers 200, the process dies, or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the dashboard exited with {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)  # polling a port for readiness, with a deadline
+    raise AssertionError(f"the dashboard did not answer at {url} within {deadline_s:.0f} s")
+
+
+@pytest.fixture
+def dashboard() -> Iterator[Any]:
+    """Start `financelake dashboard` for a lake; stops it (SIGTERM) at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings) -> str:
+        port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "financelake",
+            "dashboard",
+            "--lake-root",
+            settings.lake_root,
+            "--bootstrap-servers",
+            settings.bootstrap_servers,
+            "--topic",
+            settings.topic,
+            "--port",
+            str(port),
+        ]
+        process = subprocess.Popen(command)
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_http(f"{url}/_stcore/health", process, deadline_s=60)
+        return url
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGTERM)  # `serve` passes it on to Streamlit
+        try:
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def _status_json(settings: Settings) -> tuple[dict[str, Any], float]:
+    command = [
+        sys.executable,
+        "-m",
+        "financelake",
+        "status",
+        "--json",
+        "--lake-root",
+        settings.lake_root,
+        "--bootstrap-servers",
+        settings.bootstrap_servers,
+        "--topic",
+        settings.topic,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(done.stdout), time.perf_counter() - started
+
+
+# Status ------------------------------------------------------------------------------------
+def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings) -> None:
+    report, _seconds = _status_json(lake)
+
+    for name in TABLES:
+        path = lake.table_path(name)
+        table = DeltaTable(path)
+        entry = report["tables"][name]
+        assert entry["exists"] is True, name
+        assert entry["version"] == table.version(), name
+        assert entry["rows"] == spark.read.format("delta").load(path).count(), name
+        assert parse_time(entry["last_commit"]) == parse_time(table.history(1)[0]["timestamp"])
+    assert report["tables"]["silver"]["rows"] == TICKS
+    assert report["tables"]["bronze"]["rows"] == TICKS + 3
+
+    quarantine = spark.read.format("delta").load(lake.table_path("quarantine"))
+    assert quarantine.count() == 3
+    assert report["quarantine_by_reason"] == {
+        "price must be a positive finite number": 2,
+        "unparseable timestamp": 1,
+    }
+
+    assert report["kafka"]["reachable"] is True
+    assert report["kafka"]["end_offset_total"] == TICKS + 3
+    ingest, gold = report["streams"]["ingest"], report["streams"]["gold"]
+    assert ingest["source"] == "progress" and ingest["last_batch"] is not None
+    assert (ingest["lag"], ingest["lag_unit"], ingest["lag_source"]) == (0, "messages", "kafka")
+    assert gold["source"] == "progress"
+    assert (gold["lag"], gold["lag_unit"]) == (0, "versions")
+
+    runs = spark.read.format("delta").load(lake.table_path("gold_ml")).collect()
+    assert report["models"]["runs"] == len(runs) == 1
+    assert report["models"]["auc"] == pytest.approx(runs[0]["auc"])
+    trader = spark.read.format("delta").load(lake.table_path("gold_rl")).collect()
+    assert [row["symbol"] for row in report["trader"]["symbols"]] == SYMBOLS
+    by_symbol = {row["symbol"]: row for row in trader}
+    for row in report["trader"]["symbols"]:
+        expected = by_symbol[row["symbol"]]["final_portfolio_value"]
+        assert row["final_portfolio_value"] == pytest.approx(expected)
+
+
+def test_status_lag_counts_the_messages_not_read_yet(lake: Settings) -> None:
+    produced = produce(lake, symbols=["GOOG"], count=25, seed=5, start=datetime(2030, 1, 1))
+    assert produced.ok
+
+    from_progress, _ = _status_json(lake)
+    progress = Path(lake.lake_root) / "_status"
+    hidden = progress.with_name("_status_hidden")
+    progress.rename(hidden)  # without progress files, status falls back to the checkpoints
+    try:
+        from_checkpoint, _ = _status_json(lake)
+    finally:
+        hidden.rename(progress)
+
+    for report, source in ((from_progress, "progress"), (from_checkpoint, "checkpoint")):
+        ingest = report["streams"]["ingest"]
+        assert ingest["source"] == source
+        assert (ingest["lag"], ingest["lag_source"]) == (25, "kafka")
+
+
+# Dashboard ---------------------------------------------------------------------------------
+@contextmanager
+def _open(chromium: str, url: str) -> Iterator[tuple[Any, list[str]]]:
+    """A page of `url` in headless Chromium, and the console errors it logs."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2600})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            yield page, errors
+        finally:
+            browser.close()
+
+
+TRACES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+    gd => (gd.data || []).map(t => ({type: t.type, points: t.x ? t.x.length : 0})))"""
+
+
+@pytest.mark.browser
+def test_the_dashboard_draws_every_chart_of_a_filled_lake(
+    chromium: str, lake: Settings, dashboard: Any
+) -> None:
+    url = dashboard(lake)
+    with _open(chromium, url) as (page, errors):
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=60_000
+        )
+        page.wait_for_selector("text=Pipeline health")
+        charts: list[list[dict[str, Any]]] = page.evaluate(TRACES)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "Could not show" not in page.inner_text("body")
+        assert errors == []
+        types = [[trace["type"] for trace in chart] for chart in charts]
+        candles = [chart for chart in charts if chart and chart[0]["type"] == "candlestick"]
+        assert len(candles) == 1, types
+        assert candles[0][0]["points"] > 20
+        assert any(t["type"] == "scatter" and t["points"] > 0 for t in candles[0][1:]), types
+        assert ["scatter"] in types  # AUC across runs
+        assert ["scatter", "scatter"] in types  # equity against buy-and-hold
+        assert sum(chart.count("bar") for chart in types) == 2  # quarantine, rows per table
+        assert all(trace["points"] > 0 for chart in charts for trace in chart), charts
+        assert page.locator("text=Missing tables").count() == 0
+
+
+@pytest.mark.browser
+def test_the_dashboard_of_an_empty_lake_says_what_is_missing(
+    chromium: str, broker: EmbeddedBroker, tmp_path: Path, dashboard: Any
+) -> None:
+    empty = Settings(lake_root=str(tmp_path / "empty"), bootstrap_servers=broker.address)
+    url = dashboard(empty)
+    with _open(chromium, url) as (page, errors):
+        page.wait_for_selector("text=Missing tables", timeout=60_000)
+        text = page.inner_text("body")
+
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert errors == []
+        assert "No Gold table yet" in text
+        assert "No training runs yet" in text
+        assert "has not reported yet" in text
+        assert page.locator(".js-plotly-plot").count() == 0

@@ -1,0 +1,370 @@
+"""`financelake status` on tiny lakes written with delta-rs: no Spark, no Kafka (closed port)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable, write_deltalake
+from pydantic import SecretStr
+
+from financelake.config import TABLES, Settings
+from financelake.status import (
+    STATUS_FORMAT,
+    TopicOffsets,
+    _rows_from_actions,
+    collect_status,
+    parse_time,
+    render_status,
+    stream_status,
+    table_summary,
+)
+
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+NO_KAFKA = "127.0.0.1:1"  # nothing listens there: connection refused at once
+TABLE_KEYS = {"exists", "rows", "version", "last_commit", "files", "size_bytes", "error"}
+STREAM_KEYS = {
+    "source",
+    "batch_id",
+    "last_batch",
+    "last_batch_age_s",
+    "last_batch_rows",
+    "input_rows_per_s",
+    "processed_rows_per_s",
+    "lag",
+    "lag_unit",
+    "lag_source",
+    "lag_note",
+}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(lake_root=str(tmp_path / "lake"), bootstrap_servers=NO_KAFKA, topic="ticks")
+
+
+def _status(settings: Settings) -> dict[str, Any]:
+    return collect_status(settings, kafka_timeout_s=0.3, now=NOW)
+
+
+def _write_models(settings: Settings) -> None:
+    t0 = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
+    write_deltalake(
+        settings.table_path("gold_ml"),
+        pd.DataFrame(
+            {
+                "run_id": ["a", "b", "c"],
+                "trained_at": [t0, t0 + timedelta(minutes=5), t0 + timedelta(minutes=10)],
+                "status": ["ok", "ok", "skipped"],
+                "reason": [None, None, "only 3 labelled bars"],
+                "auc": [0.51, 0.57, None],
+                "train_rows": [40, 50, 0],
+                "test_rows": [10, 12, 0],
+                "extra_column": [1, 2, 3],  # other writers may add columns
+            }
+        ),
+    )
+    write_deltalake(
+        settings.table_path("gold_rl"),
+        pd.DataFrame(
+            {
+                "run_id": ["old", "old", "new", "new"],
+                "symbol": ["AAPL", "MSFT", "MSFT", "AAPL"],
+                "trained_at": [t0, t0, t0 + timedelta(minutes=9), t0 + timedelta(minutes=9)],
+                "initial_capital": [10_000.0] * 4,
+                "final_portfolio_value": [9_000.0, 9_500.0, 10_300.0, 10_100.0],
+                "total_return": [-0.1, -0.05, 0.03, 0.01],
+                "buy_hold_return": [0.0, 0.0, 0.02, 0.04],
+                "trades": [3, 4, 5, 6],
+                "status": ["ok"] * 4,
+            }
+        ),
+    )
+
+
+def _write_quarantine(settings: Settings) -> None:
+    reasons = [  # as the pipeline writes them: with the offending values
+        "late: event time 2026-01-02 09:58:00 is behind the watermark 2026-01-02 09:59:30",
+        "duplicate: this (symbol, timestamp) tick is already in silver",
+        "late: event time 2026-01-02 09:57:00 is behind the watermark 2026-01-02 09:59:30",
+        "price must be a positive finite number, got -1.0",
+        "late: event time 2026-01-02 09:59:00 is behind the watermark 2026-01-02 09:59:30",
+    ]
+    write_deltalake(
+        settings.table_path("quarantine"),
+        pd.DataFrame(
+            {
+                "value": ["{}"] * 5,
+                "reason": reasons,
+                "date": [date(2026, 1, 2)] * 5,
+            }
+        ),
+        partition_by=["date"],
+    )
+
+
+def test_an_empty_lake_reports_every_table_missing(settings: Settings) -> None:
+    report = _status(settings)
+
+    assert set(report["tables"]) == set(TABLES)
+    for table in report["tables"].values():
+        assert table == {
+            "exists": False,
+            "rows": 0,
+            "version": None,
+            "last_commit": None,
+            "files": 0,
+            "size_bytes": 0,
+            "error": None,
+        }
+    assert all(s["source"] is None for s in report["streams"].values())
+    assert report["models"]["runs"] == 0 and report["models"]["auc"] is None
+    assert report["trader"]["symbols"] == []
+    assert report["quarantine_by_reason"] == {}
+    assert report["kafka"]["reachable"] is False
+    json.dumps(report, allow_nan=False)  # strict JSON, no default= needed
+    text = render_status(report)
+    assert "missing" in text and "not reachable" in text and "no training run yet" in text
+
+
+def test_the_json_keys_are_a_stable_contract(settings: Settings) -> None:
+    _write_models(settings)
+    report = _status(settings)
+
+    assert report["format"] == STATUS_FORMAT
+    assert set(report) == {
+        "format",
+        "generated_at",
+        "lake_root",
+        "kafka",
+        "tables",
+        "streams",
+        "models",
+        "trader",
+        "quarantine_by_reason",
+    }
+    assert set(report["kafka"]) == {
+        "bootstrap_servers",
+        "topic",
+        "reachable",
+        "error",
+        "partitions",
+        "end_offset_total",
+    }
+    assert all(set(t) == TABLE_KEYS for t in report["tables"].values())
+    assert set(report["streams"]) == {"ingest", "gold"}
+    assert all(set(s) == STREAM_KEYS for s in report["streams"].values())
+    assert set(report["models"]) == {
+        "runs",
+        "auc",
+        "auc_run_id",
+        "auc_trained_at",
+        "latest",
+        "error",
+    }
+    assert set(report["trader"]) == {
+        "runs",
+        "run_id",
+        "trained_at",
+        "gold_version",
+        "initial_capital",
+        "symbols",
+        "error",
+    }
+
+
+def test_rows_version_and_commit_time_come_from_the_log_alone(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    write_deltalake(path, pd.DataFrame({"x": [1, 2, 3], "d": ["a", "a", "b"]}), partition_by=["d"])
+    write_deltalake(path, pd.DataFrame({"x": [4, 5], "d": ["b", "b"]}), mode="append")
+    table = DeltaTable(path)
+    expected_commit = parse_time(table.history(1)[0]["timestamp"])
+    for file in tmp_path.glob("t/d=*/*.parquet"):  # no data file is needed to answer
+        file.unlink()
+
+    summary = table_summary(path)
+
+    assert summary["exists"] is True
+    assert summary["rows"] == 5
+    assert summary["version"] == 1
+    assert summary["files"] == 3
+    assert expected_commit is not None
+    assert summary["last_commit"] == expected_commit.isoformat()
+
+
+def test_files_without_statistics_are_counted_from_footers_and_deletions_subtracted(
+    tmp_path: Path,
+) -> None:
+    pq.write_table(pa.table({"x": list(range(7))}), tmp_path / "nostats.parquet")
+    actions = pa.table(
+        {
+            "path": ["with-stats.parquet", "nostats.parquet"],
+            "num_records": pa.array([10, None], pa.int64()),
+            "deletionVector.cardinality": pa.array([2, None], pa.int64()),
+        }
+    )
+
+    assert _rows_from_actions(actions, str(tmp_path)) == 10 + 7 - 2
+
+
+def test_a_stream_reports_its_progress_file_with_the_lag_spark_saw_when_kafka_is_down(
+    settings: Settings,
+) -> None:
+    folder = Path(settings.lake_root) / "_status" / "streams"
+    folder.mkdir(parents=True)
+    progress = {
+        "id": "q",
+        "runId": "r",
+        "name": "ingest",
+        "timestamp": "2026-01-02T11:59:50.000Z",
+        "batchId": 41,
+        "numInputRows": 300,
+        "inputRowsPerSecond": 150.0,
+        "processedRowsPerSecond": 600.0,
+        "durationMs": {"triggerExecution": 500},
+        "sources": [
+            {
+                "description": "KafkaV2[Subscribe[ticks]]",
+                "endOffset": json.dumps({"ticks": {"0": 100, "1": 50}}),  # text form
+                "latestOffset": {"ticks": {"0": 120, "1": 55}},  # object form
+            }
+        ],
+        "sink": {},
+    }
+    (folder / "ingest.json").write_text(json.dumps(progress))
+    down = TopicOffsets("ticks", error="Kafka did not answer")
+
+    stream = stream_status(settings, "ingest", down, {}, NOW)
+
+    assert stream["source"] == "progress"
+    assert stream["batch_id"] == 41
+    assert stream["last_batch"] == "2026-01-02T11:59:50+00:00"
+    assert stream["last_batch_age_s"] == 10.0
+    assert stream["input_rows_per_s"] == 150.0
+    assert (stream["lag"], stream["lag_unit"], stream["lag_source"]) == (25, "messages", "progress")
+    assert "Kafka did not answer" in stream["lag_note"]
+
+
+def test_a_stream_without_progress_falls_back_to_its_checkpoint_and_live_kafka_offsets(
+    settings: Settings,
+) -> None:
+    checkpoint = Path(settings.checkpoint_path("ingest"))
+    (checkpoint / "commits").mkdir(parents=True)
+    (checkpoint / "offsets").mkdir()
+    for batch, offsets in ((2, {"0": 5, "1": 5}), (3, {"0": 10, "1": 7})):
+        (checkpoint / "offsets" / str(batch)).write_text(
+            f'v1\n{{"batchWatermarkMs":0,"batchTimestampMs":0}}\n{json.dumps({"ticks": offsets})}'
+        )
+        (checkpoint / "commits" / str(batch)).write_text('v1\n{"nextBatchWatermarkMs":0}')
+    (checkpoint / "offsets" / "4").write_text("v1\n{}\n{}")  # planned, not committed yet
+    live = TopicOffsets("ticks", {0: (0, 12), 1: (0, 7), 2: (3, 9)})
+
+    stream = stream_status(settings, "ingest", live, {}, NOW)
+
+    assert stream["source"] == "checkpoint"
+    assert stream["batch_id"] == 3
+    assert stream["last_batch"] is not None
+    # partition 2 was never read: everything from its low watermark on is behind
+    assert (stream["lag"], stream["lag_source"]) == (2 + 0 + 6, "kafka")
+
+
+@pytest.mark.parametrize(
+    ("reservoir_version", "index", "expected"),
+    [(5, -1, 2), (6, -1, 1), (6, 2**63 - 100, 0), (7, -1, 0)],
+)
+def test_the_gold_stream_lag_counts_silver_versions_not_read_yet(
+    settings: Settings, reservoir_version: int, index: int, expected: int
+) -> None:
+    checkpoint = Path(settings.checkpoint_path("gold"))
+    (checkpoint / "commits").mkdir(parents=True)
+    (checkpoint / "offsets").mkdir()
+    offset = {
+        "sourceVersion": 1,
+        "reservoirId": "x",
+        "reservoirVersion": reservoir_version,
+        "index": index,
+        "isStartingVersion": False,
+    }
+    (checkpoint / "offsets" / "0").write_text(f"v1\n{{}}\n{json.dumps(offset)}")
+    (checkpoint / "commits" / "0").write_text("v1\n{}")
+    tables = {"silver": {"version": 6}}
+
+    stream = stream_status(settings, "gold", TopicOffsets("ticks"), tables, NOW)
+
+    assert (stream["lag"], stream["lag_unit"]) == (expected, "versions")
+
+
+def test_models_trader_and_quarantine_sections(settings: Settings) -> None:
+    _write_models(settings)
+    _write_quarantine(settings)
+
+    report = _status(settings)
+
+    models = report["models"]
+    assert models["runs"] == 3
+    assert models["latest"]["run_id"] == "c"
+    assert models["latest"]["status"] == "skipped"
+    assert (models["auc"], models["auc_run_id"]) == (0.57, "b")
+    trader = report["trader"]
+    assert (trader["run_id"], trader["runs"]) == ("new", 2)
+    rows = {row["symbol"]: row for row in trader["symbols"]}
+    assert list(rows) == ["AAPL", "MSFT"]
+    assert rows["AAPL"]["final_portfolio_value"] == 10_100.0
+    assert rows["AAPL"]["excess_return"] == pytest.approx(-0.03)
+    assert report["quarantine_by_reason"] == {
+        "late": 3,
+        "duplicate": 1,
+        "price must be a positive finite number": 1,
+    }
+    assert report["tables"]["quarantine"]["rows"] == 5
+    text = render_status(report)
+    assert "latest AUC 0.570" in text
+    assert "AAPL" in text and "+1.00%" in text
+    assert "late 3" in text
+
+
+def test_no_secret_reaches_the_report(tmp_path: Path) -> None:
+    secret = "s3cr3t-Pa55word"
+    settings = Settings(
+        lake_root=str(tmp_path / "lake"),
+        bootstrap_servers=NO_KAFKA,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="alice",
+        sasl_password=SecretStr(secret),
+    )
+
+    report = _status(settings)
+
+    assert secret not in json.dumps(report)
+    assert secret not in render_status(report)
+
+
+def test_a_progress_file_older_than_the_checkpoint_gives_way_to_it(settings: Settings) -> None:
+    checkpoint = Path(settings.checkpoint_path("ingest"))
+    (checkpoint / "commits").mkdir(parents=True)
+    (checkpoint / "offsets").mkdir()
+    (checkpoint / "offsets" / "7").write_text('v1\n{}\n{"ticks": {"0": 3}}')
+    (checkpoint / "commits" / "7").write_text("v1\n{}")
+    folder = Path(settings.lake_root) / "_status" / "streams"
+    folder.mkdir(parents=True)
+    old = {"timestamp": "2020-01-01T00:00:00Z", "batchId": 2, "durationMs": {"triggerExecution": 9}}
+    (folder / "ingest.json").write_text(json.dumps(old))
+
+    stream = stream_status(settings, "ingest", TopicOffsets("ticks", {0: (0, 3)}), {}, NOW)
+
+    assert (stream["source"], stream["batch_id"], stream["lag"]) == ("checkpoint", 7, 0)
+
+
+def test_a_table_still_being_created_counts_as_missing(tmp_path: Path) -> None:
+    (tmp_path / "t" / "_delta_log").mkdir(parents=True)
+
+    summary = table_summary(str(tmp_path / "t"))
+
+    assert (summary["exists"], summary["error"]) == (False, None)
