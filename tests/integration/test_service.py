@@ -1,0 +1,72 @@
+"""The continuous service: trains while ingesting, stops on SIGTERM in time, restarts losslessly."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from deltalake import DeltaTable
+from support import produce_ticks, read_table, run_cli, start_cli
+
+from financelake.config import Settings
+from financelake.market.publisher import publish
+from financelake.market.simulator import simulate_ticks
+from financelake.service import SHUTDOWN_BUDGET_S
+
+
+def _runs(settings: Settings) -> int:
+    try:
+        return len(DeltaTable(settings.table_path("gold_ml")).to_pandas(columns=["run_id"]))
+    except Exception:  # not created yet
+        return 0
+
+
+def test_continuous_run_trains_twice_stops_on_sigterm_and_restarts_exactly_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    history = produce_ticks(settings, 3000, tick_interval_s=5.0)
+    live_start = history[-1].event_time + timedelta(seconds=5)
+    live = list(
+        simulate_ticks(
+            ("AAPL", "MSFT", "GOOG"), model="trend", seed=9, start=live_start,
+            tick_interval_s=5.0, count=3000,
+        )
+    )  # fmt: skip
+    log = tmp_path / "service.log"
+    service = start_cli(
+        ["run", "--train-interval", "3", "--max-offsets-per-trigger", "1500"], settings, log
+    )
+    feeder = threading.Thread(target=publish, args=(live[:1500], settings), kwargs={"rate": 300})
+    feeder.start()
+    deadline = time.monotonic() + 300
+    while _runs(settings) < 2:
+        assert service.poll() is None, log.read_text()[-4000:]
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.5)  # polling the lake written by the service process
+    feeder.join()
+
+    service.send_signal(signal.SIGTERM)
+    stopping = time.monotonic()
+    exit_code = service.wait(timeout=SHUTDOWN_BUDGET_S + 15)
+    stop_seconds = time.monotonic() - stopping
+    assert exit_code == 0, log.read_text()[-4000:]
+    assert stop_seconds <= SHUTDOWN_BUDGET_S, stop_seconds
+
+    publish(live[1500:], settings)
+    drained = run_cli(["run", "--available-now"], settings, timeout=600)
+    assert drained.returncode == 0, drained.stderr[-3000:]
+
+    bronze = read_table(settings, "bronze")
+    assert len(bronze) == 6000
+    assert bronze.groupby(["partition", "offset"]).size().max() == 1
+    silver = read_table(settings, "silver")
+    assert len(silver) == 6000
+    assert silver.groupby(["symbol", "event_time"]).size().max() == 1
+    gold = read_table(settings, "gold")
+    assert gold.tick_count.sum() == 6000
+    ml = read_table(settings, "gold_ml")
+    assert len(ml) >= 2
+    assert set(ml.status) <= {"ok", "skipped"}
