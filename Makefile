@@ -14,8 +14,8 @@ demo: setup
 	$(BIN)/financelake demo
 
 lint: setup-dev
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts docker
+	$(BIN)/ruff format --check src tests bench scripts docker
 	$(BIN)/mypy src
 
 test: lint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -27,11 +28,15 @@ def spark_jars(jars_dir: Path) -> list[str]:
 
 def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSession:
     """Create (or return the running) SparkSession configured for Delta and the Kafka source."""
-    local = settings.spark_master.startswith("local")
+    # Under spark-submit the JVM already runs with the master (and driver options) given there;
+    # setting the master here would silently replace it.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    local = not submitted and settings.spark_master.startswith("local")
+    builder = SparkSession.builder.appName(app_name)
+    if not submitted:
+        builder = builder.master(settings.spark_master)
     builder = (
-        SparkSession.builder.master(settings.spark_master)
-        .appName(app_name)
-        .config("spark.jars", ",".join(spark_jars(settings.jars_dir)))
+        builder.config("spark.jars", ",".join(spark_jars(settings.jars_dir)))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config(
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -64,5 +69,5 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("Spark %s session on %s", spark.version, settings.spark_master)
+    log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark

@@ -206,16 +206,20 @@ class EmbeddedBroker:
         path.write_text("\n".join(lines) + "\n")
         (self.data_dir / "log4j2.properties").write_text(_LOG4J.format(log=self.log_path))
         if self.sasl_users:
-            (self.data_dir / "jaas.conf").write_text(self._jaas())
+            jaas = self.data_dir / "jaas.conf"
+            jaas.touch(mode=0o600)  # it holds the passwords: readable by the broker's user only
+            jaas.chmod(0o600)
+            jaas.write_text(self._jaas())
         return path
 
     def _jaas(self) -> str:
         first = self.sasl_users[0]
-        users = " ".join(f'user_{u.username}="{u.password}"' for u in self.sasl_users)
+        users = " ".join(f'user_{u.username}="{_jaas_quote(u.password)}"' for u in self.sasl_users)
         return (
             "KafkaServer {\n"
             "  org.apache.kafka.common.security.plain.PlainLoginModule required\n"
-            f'  username="{first.username}" password="{first.password}" {users};\n'
+            f'  username="{_jaas_quote(first.username)}" '
+            f'password="{_jaas_quote(first.password)}" {users};\n'
             "};\n"
         )
 
@@ -277,6 +281,11 @@ def _kafka_cluster_id() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _jaas_quote(value: str) -> str:
+    """A value for a double-quoted JAAS option (backslash and quote escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _alive(pid: int) -> bool:

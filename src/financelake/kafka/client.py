@@ -7,15 +7,17 @@ only ever put into these dictionaries, never logged.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from financelake.config import Settings
 from financelake.errors import KafkaUnavailableError
 
 log = logging.getLogger(__name__)
+_METADATA_ROUND_S = 1.0
 
 
 def confluent_config(settings: Settings) -> dict[str, Any]:
@@ -76,23 +78,39 @@ def admin_client(settings: Settings) -> AdminClient:
 
 
 def describe_cluster(settings: Settings, timeout_s: float | None = None) -> dict[str, int]:
-    """Topic name -> partition count, or a clear error if the cluster does not answer."""
+    """Topic name -> partition count, or a clear error if the cluster does not answer.
+
+    Metadata is asked for in short rounds so that a refused login, which librdkafka would
+    otherwise retry silently until the timeout, ends the wait at once with its own message.
+    """
     timeout = settings.kafka_timeout_s if timeout_s is None else timeout_s
-    errors: list[str] = []
-    config = {**confluent_config(settings), "error_cb": lambda err: errors.append(str(err))}
-    try:
-        metadata = AdminClient(config).list_topics(timeout=timeout)
-    except KafkaException as exc:
-        detail = "; ".join(dict.fromkeys(errors)) or str(exc)
-        if "auth" in detail.lower() or "sasl" in detail.lower():
-            raise KafkaUnavailableError(
-                f"Kafka at {settings.bootstrap_servers} refused the credentials: {detail}. "
-                "Check FINANCELAKE_SASL_USERNAME / FINANCELAKE_SASL_PASSWORD."
-            ) from exc
-        raise KafkaUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:.0f} s "
-            f"({detail}). Start one with `financelake kafka start` or pass --bootstrap-servers."
-        ) from exc
+    errors: list[KafkaError] = []
+    # Quiet librdkafka: its log lines would repeat the errors collected here for the message.
+    config = {**confluent_config(settings), "error_cb": errors.append, "log_level": 0}
+    admin = AdminClient(config)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            metadata = admin.list_topics(timeout=max(0.1, min(_METADATA_ROUND_S, remaining)))
+            break
+        except KafkaException as exc:
+            admin.poll(0)  # serve error_cb: list_topics does not
+            refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+            if refused:
+                raise KafkaUnavailableError(
+                    f"Kafka at {settings.bootstrap_servers} refused the credentials "
+                    f"(authentication failed: {refused[0].str()}). Check "
+                    "FINANCELAKE_SASL_USERNAME / FINANCELAKE_SASL_PASSWORD and "
+                    "FINANCELAKE_SASL_MECHANISM."
+                ) from exc
+            if time.monotonic() >= deadline:
+                detail = "; ".join(dict.fromkeys(e.str() for e in errors)) or str(exc)
+                raise KafkaUnavailableError(
+                    f"Kafka at {settings.bootstrap_servers} did not answer within "
+                    f"{timeout:.0f} s ({detail}). Start one with `financelake kafka start` "
+                    "or pass --bootstrap-servers."
+                ) from exc
     return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
 
 
