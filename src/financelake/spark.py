@@ -57,6 +57,7 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         # Delta: fewer, larger files and a fast MIN/MAX/COUNT from file statistics.
         .config("spark.databricks.delta.optimizeWrite.enabled", "false")
         .config("spark.databricks.delta.autoCompact.enabled", "true")
+        .config("spark.databricks.delta.autoCompact.minNumFiles", "32")
         .config("spark.databricks.delta.optimizeMetadataQuery.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         # The transaction log of our tables is small: replaying it on 50 tasks (the default)

@@ -38,7 +38,9 @@ def test_sigkill_at_different_points_loses_and_duplicates_nothing(
     spark: SparkSession, settings: Settings, tmp_path: Path
 ) -> None:
     ticks = produce_ticks(settings, 6000, tick_interval_s=2.0)
-    produce_raw(settings, [b"garbage", ticks[-1].to_json()])  # one bad message, one repeat
+    produce_raw(settings, [b"garbage"])
+    # A producer retry: the same tick again, keyed like the original, so it follows it.
+    produce_raw(settings, [ticks[-1].to_json()], key=ticks[-1].symbol.encode())
     log = tmp_path / "run.log"
     run = [
         "run",

@@ -41,22 +41,36 @@ class IngestBatch:
         if self._app_id is None:
             self._app_id = query_id(self._spark, self._settings.checkpoint_path(QUERY))
         app_id = self._app_id
-        parsed = batch.transform(parse_ticks).transform(validate_ticks)
-        parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = (
+            batch.transform(parse_ticks).transform(validate_ticks).drop("_tick", "_utf8")
+        ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            self._lake.bronze.append(parsed.transform(to_bronze), f"{app_id}-bronze", batch_id)
+            rows = parsed.count()
+            if rows == 0:
+                return
+            # Few, well-filled files: one writer per ~500k rows, never more than the input has.
+            writers = max(1, min(parsed.rdd.getNumPartitions(), -(-rows // 500_000)))
+            self._lake.bronze.append(
+                parsed.transform(to_bronze).coalesce(writers), f"{app_id}-bronze", batch_id
+            )
             watermark = self._watermark()
-            silver_keys = self._lake.silver.read().select("symbol", "event_time")
-            if watermark is not None:
-                silver_keys = silver_keys.where(F.col("event_time") >= F.lit(watermark))
+            silver_keys = None
+            if watermark is not None:  # else Silver is empty: nothing to compare with
+                silver_keys = (
+                    self._lake.silver.read()
+                    .select("symbol", "event_time")
+                    .where(F.col("event_time") >= F.lit(watermark))
+                )
             routed = parsed.transform(
                 lambda df: flag_late_and_duplicates(df, watermark, silver_keys)
             ).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 self._lake.quarantine.append(
-                    routed.transform(to_quarantine), f"{app_id}-quarantine", batch_id
+                    routed.transform(to_quarantine).coalesce(1), f"{app_id}-quarantine", batch_id
                 )
-                self._lake.silver.append(routed.transform(to_silver), f"{app_id}-silver", batch_id)
+                self._lake.silver.append(
+                    routed.transform(to_silver).coalesce(writers), f"{app_id}-silver", batch_id
+                )
             finally:
                 routed.unpersist()
         finally:

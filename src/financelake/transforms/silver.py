@@ -4,35 +4,52 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from financelake.schemas import QUARANTINE, SILVER
 from financelake.transforms.bronze import event_date
 
 TICK_KEY = ("symbol", "event_time")
+_POSITION = ("topic", "partition", "offset")
 
 
 def flag_late_and_duplicates(
-    validated: DataFrame, watermark: datetime | None, silver_keys: DataFrame
+    validated: DataFrame, watermark: datetime | None, silver_keys: DataFrame | None
 ) -> DataFrame:
     """Give otherwise valid ticks a `reason` when they are late or repeat a tick already kept.
 
     `watermark`: ticks with an earlier event time arrive after their bar was closed (late).
-    `silver_keys`: `(symbol, event_time)` of ticks already in Silver. Within the batch the first
-    copy by Kafka (partition, offset) is kept, so a replayed batch makes the same choice.
+    `silver_keys`: `(symbol, event_time)` of ticks already in Silver (None: Silver is empty).
+    Within the batch the first copy by Kafka (partition, offset) is kept, so a replayed batch
+    makes the same choice. Duplicates are found on a narrow frame of keys and Kafka
+    coordinates; only the (normally few) repeats are joined back onto the full rows.
     """
-    first_copy = Window.partitionBy(*TICK_KEY).orderBy("partition", "offset")
-    valid = F.col("reason").isNull()
-    ranked = validated.withColumn("_copy", F.when(valid, F.row_number().over(first_copy))).join(
-        silver_keys.select(*TICK_KEY).withColumn("_in_silver", F.lit(True)),
-        on=list(TICK_KEY),
+    late = F.lit(False) if watermark is None else F.col("event_time") < F.lit(watermark)
+    valid = F.col("reason").isNull() & ~late
+    keys = validated.where(valid).select(*TICK_KEY, *_POSITION)
+    copies = keys.groupBy(*TICK_KEY).agg(
+        F.count(F.lit(1)).alias("_copies"), F.min(F.struct(*_POSITION)).alias("_first")
+    )
+    repeats = (
+        keys.join(copies.where(F.col("_copies") > 1), on=list(TICK_KEY))
+        .where(F.struct(*_POSITION) != F.col("_first"))
+        .select(*_POSITION)
+    )
+    if silver_keys is not None:
+        repeats = repeats.unionByName(
+            keys.join(silver_keys.select(*TICK_KEY), on=list(TICK_KEY), how="left_semi").select(
+                *_POSITION
+            )
+        )
+    flagged = validated.join(
+        F.broadcast(repeats.distinct().withColumn("_repeat", F.lit(True))),
+        on=list(_POSITION),
         how="left",
     )
-    late = F.lit(False) if watermark is None else F.col("event_time") < F.lit(watermark)
-    return ranked.withColumn(
+    return flagged.withColumn(
         "reason",
-        F.when(~valid, F.col("reason"))
+        F.when(F.col("reason").isNotNull(), F.col("reason"))
         .when(
             late,
             F.concat(
@@ -42,10 +59,10 @@ def flag_late_and_duplicates(
             ),
         )
         .when(
-            F.col("_in_silver") | (F.col("_copy") > 1),
+            F.col("_repeat"),
             F.lit("duplicate: this (symbol, timestamp) tick is already in silver"),
         ),
-    ).drop("_copy", "_in_silver")
+    ).drop("_repeat")
 
 
 def to_silver(routed: DataFrame) -> DataFrame:
