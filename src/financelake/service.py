@@ -9,6 +9,7 @@ cancelled; then Spark stops.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -73,6 +74,11 @@ class Service:
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if not self._stop.is_set():
             log.info("stopping (signal %s); this takes at most %.0f s", signum, SHUTDOWN_BUDGET_S)
+            # The bound holds even if a micro-batch or Spark itself will not stop in time:
+            # exiting then is as safe as a crash, since every write is idempotent on replay.
+            watchdog = threading.Timer(SHUTDOWN_BUDGET_S - 2, _exit_now)
+            watchdog.daemon = True
+            watchdog.start()
         self._stop.set()
 
     def run(self) -> int:
@@ -142,6 +148,16 @@ class Service:
                 self._spark.sparkContext.cancelJobGroup(_TRAINING_POOL)
                 trainer.join(timeout=3)
         log.info("streams stopped")
+
+
+def _exit_now() -> None:
+    log.warning(
+        "shutdown took longer than %.0f s; exiting now. The micro-batch in flight will be "
+        "replayed from the checkpoint on restart (nothing is lost or duplicated).",
+        SHUTDOWN_BUDGET_S,
+    )
+    logging.shutdown()
+    os._exit(0)
 
 
 def _stop_after_batch(query: StreamingQuery, deadline: float) -> None:

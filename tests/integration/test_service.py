@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from support import produce_ticks, read_table, run_cli, start_cli
 
 from financelake.config import Settings
@@ -17,11 +18,13 @@ from financelake.market.simulator import simulate_ticks
 from financelake.service import SHUTDOWN_BUDGET_S
 
 
-def _runs(settings: Settings) -> int:
+def _runs_on_data(settings: Settings) -> int:
+    """Training runs recorded so far that saw a non-empty Gold table."""
     try:
-        return len(DeltaTable(settings.table_path("gold_ml")).to_pandas(columns=["run_id"]))
-    except Exception:  # not created yet
+        runs = DeltaTable(settings.table_path("gold_ml")).to_pandas(columns=["gold_version"])
+    except TableNotFoundError:
         return 0
+    return int((runs.gold_version > 0).sum())
 
 
 def test_continuous_run_trains_twice_stops_on_sigterm_and_restarts_exactly_once(
@@ -42,7 +45,7 @@ def test_continuous_run_trains_twice_stops_on_sigterm_and_restarts_exactly_once(
     feeder = threading.Thread(target=publish, args=(live[:1500], settings), kwargs={"rate": 300})
     feeder.start()
     deadline = time.monotonic() + 300
-    while _runs(settings) < 2:
+    while _runs_on_data(settings) < 2:
         assert service.poll() is None, log.read_text()[-4000:]
         assert time.monotonic() < deadline, log.read_text()[-4000:]
         time.sleep(0.5)  # polling the lake written by the service process
