@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     trigger_interval: str = "1 second"
     gold_trigger_interval: str = "2 seconds"
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    compact_interval_s: float = Field(default=600.0, gt=0)
 
     # Training cycle (classifier, then trader)
     train_interval_s: float = Field(default=60.0, gt=0)

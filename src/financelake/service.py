@@ -24,6 +24,7 @@ from financelake.errors import StreamFailedError
 from financelake.pipeline import preflight, run_available_now, start_streams
 from financelake.spark import build_spark
 from financelake.streams.progress import ProgressFiles
+from financelake.streams.sinks import Lake
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class Service:
         }
         queries = start_streams(self._spark, self._settings)
         trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
-        if self._train:
-            trainer.start()
+        trainer.start()
         log.info(
             "running: %s; training every %.0f s; Ctrl+C to stop",
             ", ".join(q.name for q in queries),
@@ -121,15 +121,21 @@ class Service:
 
         sc = self._spark.sparkContext
         sc.setLocalProperty("spark.scheduler.pool", _TRAINING_POOL)
+        lake = Lake.at(self._spark, self._settings)
+        last_compaction = time.monotonic()
         # Waiting on the stop event, not sleeping: a stop request ends the wait at once. A cycle
         # that overruns simply delays the next one; cycles never overlap.
         while not self._stop.wait(self._settings.train_interval_s):
             sc.setJobGroup(_TRAINING_POOL, "training cycle", interruptOnCancel=True)
             try:
-                result = run_training_cycle(
-                    self._spark, self._settings, should_stop=self._stop.is_set
-                )
-                log.info("training cycle: %s", result.summary())
+                if self._train:
+                    result = run_training_cycle(
+                        self._spark, self._settings, should_stop=self._stop.is_set
+                    )
+                    log.info("training cycle: %s", result.summary())
+                if time.monotonic() - last_compaction >= self._settings.compact_interval_s:
+                    lake.compact_appended()
+                    last_compaction = time.monotonic()
             except Exception as exc:  # a failing cycle must not take the service down
                 if self._stop.is_set():
                     log.info("training cycle abandoned for shutdown")

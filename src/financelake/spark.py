@@ -54,10 +54,8 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
             "spark.sql.streaming.stateStore.providerClass",
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
-        # Delta: fewer, larger files and a fast MIN/MAX/COUNT from file statistics.
+        # Delta: a fast MIN/MAX/COUNT from file statistics. Compaction is per table (sinks.py).
         .config("spark.databricks.delta.optimizeWrite.enabled", "false")
-        .config("spark.databricks.delta.autoCompact.enabled", "true")
-        .config("spark.databricks.delta.autoCompact.minNumFiles", "32")
         .config("spark.databricks.delta.optimizeMetadataQuery.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         # The transaction log of our tables is small: replaying it on 50 tasks (the default)

@@ -26,6 +26,10 @@ class DeltaSink:
     path: str
     schema: StructType
     partition_by: Sequence[str] = ("date",)
+    # Compact small files right after a write, in the writer's own commit sequence. For MERGEd
+    # tables only: an append-only table is compacted off the hot path (`compact`), which cannot
+    # conflict with its blind appends.
+    auto_compact: bool = False
 
     def setup(self) -> None:
         """Create the (empty) table with its schema and partitioning if it does not exist."""
@@ -33,7 +37,7 @@ class DeltaSink:
             DeltaTable.createIfNotExists(self.spark)
             .location(self.path)
             .addColumns(self.schema)
-            .property("delta.autoOptimize.autoCompact", "true")
+            .property("delta.autoOptimize.autoCompact", str(self.auto_compact).lower())
         )
         if self.partition_by:
             builder = builder.partitionedBy(*self.partition_by)
@@ -65,6 +69,10 @@ class DeltaSink:
             .execute()
         )
 
+    def compact(self) -> None:
+        """Rewrite small files into larger ones (a dataChange=false commit streams ignore)."""
+        DeltaTable.forPath(self.spark, self.path).optimize().executeCompaction()
+
     def read(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.path)
 
@@ -80,19 +88,24 @@ class Lake:
 
     @classmethod
     def at(cls, spark: SparkSession, settings: Settings) -> Lake:
-        def sink(name: str, schema: StructType) -> DeltaSink:
-            return DeltaSink(spark, settings.table_path(name), schema)
+        def sink(name: str, schema: StructType, auto_compact: bool = False) -> DeltaSink:
+            return DeltaSink(spark, settings.table_path(name), schema, auto_compact=auto_compact)
 
         return cls(
             bronze=sink("bronze", BRONZE),
             quarantine=sink("quarantine", QUARANTINE),
             silver=sink("silver", SILVER),
-            gold=sink("gold", GOLD),
+            gold=sink("gold", GOLD, auto_compact=True),
         )
 
     def setup(self) -> None:
         for table in (self.bronze, self.quarantine, self.silver, self.gold):
             table.setup()
+
+    def compact_appended(self) -> None:
+        """Compact the append-only tables (the streams keep appending meanwhile)."""
+        for table in (self.bronze, self.quarantine, self.silver):
+            table.compact()
 
 
 def query_id(spark: SparkSession, checkpoint: str) -> str:
