@@ -1,0 +1,204 @@
+"""Spark-side jobs the bench runs in a child process (a JVM of their own, like the CLI's).
+
+`python -m bench.worker floor --checkpoint DIR`: B3, Kafka source -> from_json -> noop sink.
+`python -m bench.worker train --root DIR --sizes 1000,10000`: T, synthetic Gold then one cycle.
+
+Settings come from FINANCELAKE_* variables, as for the CLI. The last stdout line is one JSON
+object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from financelake.config import Settings
+from financelake.market.simulator import DEFAULT_SYMBOLS
+from financelake.schemas import GOLD
+from financelake.spark import build_spark
+
+log = logging.getLogger("bench.worker")
+
+
+def spark_floor(checkpoint: str) -> dict[str, Any]:
+    """B3: the same source options and session as the ingest stream, only parsing, no sink."""
+    from pyspark.sql import functions as F
+
+    from financelake.kafka.client import spark_kafka_options
+    from financelake.schemas import TICK_JSON
+
+    settings = Settings()
+    started = time.perf_counter()
+    spark = build_spark(settings, app_name="financelake-bench-floor")
+    session_s = time.perf_counter() - started
+    try:
+        reader = (
+            spark.readStream.format("kafka")
+            .options(**spark_kafka_options(settings))
+            .option("subscribe", settings.topic)
+            .option("startingOffsets", "earliest")
+            .option("failOnDataLoss", "true")
+        )
+        if settings.max_offsets_per_trigger:
+            reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        ticks = reader.load().select(
+            F.from_json(F.col("value").cast("string"), TICK_JSON).alias("tick")
+        )
+        query_started = time.perf_counter()
+        query = (
+            ticks.select("tick.*")
+            .writeStream.queryName("floor")
+            .format("noop")
+            .trigger(availableNow=True)
+            .option("checkpointLocation", checkpoint)
+            .start()
+        )
+        query.awaitTermination()
+        query_s = time.perf_counter() - query_started
+        progress = [_as_dict(p) for p in query.recentProgress]
+        rows = sum(int(p.get("numInputRows") or 0) for p in progress)
+        return {"session_s": session_s, "query_s": query_s, "rows": rows, "batches": len(progress)}
+    finally:
+        spark.stop()
+
+
+def _as_dict(progress: Any) -> dict[str, Any]:
+    if isinstance(progress, dict):
+        return progress
+    return dict(json.loads(progress.json))
+
+
+def synthetic_bars(count: int, bar_seconds: int, seed: int = 7) -> pa.Table:
+    """`count` closed Gold bars (four symbols, a random walk), ending two days before now."""
+    rng = np.random.default_rng(seed)
+    per_symbol = max(1, count // len(DEFAULT_SYMBOLS))
+    end = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(days=2)
+    first = end - timedelta(seconds=bar_seconds * per_symbol)
+    starts = np.datetime64(first, "us") + np.arange(per_symbol) * np.timedelta64(
+        bar_seconds, "s"
+    ).astype("timedelta64[us]")
+    columns: dict[str, list[Any]] = {name: [] for name in GOLD.fieldNames()}
+    for i, symbol in enumerate(DEFAULT_SYMBOLS):
+        close = 50.0 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 1e-3, per_symbol)))
+        open_ = np.concatenate([[close[0]], close[:-1]])
+        spread = np.abs(rng.normal(0, 5e-4, per_symbol)) * close
+        high, low = np.maximum(open_, close) + spread, np.minimum(open_, close) - spread
+        avg = (open_ + high + low + close) / 4
+        ticks = rng.integers(10, 120, per_symbol)
+        volume = ticks * rng.integers(5, 50, per_symbol)
+        values = {
+            "symbol": np.full(per_symbol, symbol, dtype=object),
+            "window_start": starts,
+            "window_end": starts + np.timedelta64(bar_seconds, "s"),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "avg_price": avg,
+            "price_volatility": spread / 2,
+            "total_volume": volume,
+            "vwap": avg,
+            "tick_count": ticks,
+            "avg_price_change": (close / open_ - 1) * 100,
+            "last_tick_at": starts + np.timedelta64(bar_seconds - 1, "s"),
+            "date": starts.astype("datetime64[D]"),
+        }
+        for name, column in values.items():
+            columns[name].append(column)
+    schema = pa.schema(
+        [pa.field(f.name, _arrow_type(f.dataType.typeName()), nullable=False) for f in GOLD.fields]
+    )
+    return pa.table({name: np.concatenate(parts) for name, parts in columns.items()}, schema=schema)
+
+
+def _arrow_type(spark_type: str) -> pa.DataType:
+    return {
+        "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "double": pa.float64(),
+        "long": pa.int64(),
+        "date": pa.date32(),
+    }[spark_type]
+
+
+def training_cycles(root: Path, sizes: list[int]) -> dict[str, Any]:
+    """T: for each size, a fresh lake with a synthetic Gold table, then one timed cycle."""
+    try:
+        from financelake.training import run_training_cycle
+    except ImportError as error:
+        return {"skipped": f"financelake.training is not importable yet: {error}"}
+    from financelake.streams.sinks import DeltaSink
+
+    spark = build_spark(Settings(lake_root=str(root / "session")), app_name="financelake-bench-T")
+    cycles = []
+    try:
+        for size in sizes:
+            settings = Settings(lake_root=str(root / f"bars-{size}"))
+            bars = synthetic_bars(size, settings.bar_seconds, seed=settings.seed)
+            staging = root / f"bars-{size}.parquet"
+            pq.write_table(bars, staging)
+            gold = DeltaSink(spark, settings.table_path("gold"), GOLD)
+            gold.setup()
+            spark.read.parquet(str(staging)).select(*GOLD.fieldNames()).write.format("delta").mode(
+                "append"
+            ).save(gold.path)
+            started = time.perf_counter()
+            result = run_training_cycle(spark, settings)
+            wall = time.perf_counter() - started
+            cycles.append(
+                {
+                    "bars": bars.num_rows,
+                    "seconds": wall,
+                    "cycle_seconds": result.seconds,
+                    "timings": result.timings,
+                    "status": result.status,
+                    "reason": result.reason,
+                    "closed_bars": result.closed_bars,
+                    "train_rows": result.train_rows,
+                    "test_rows": result.test_rows,
+                    "auc": result.auc,
+                    "traded_symbols": sum(1 for t in result.trader if t.status == "ok"),
+                    "summary": result.summary(),
+                }
+            )
+            log.info("cycle at %d bars: %.1f s", bars.num_rows, wall)
+    finally:
+        spark.stop()
+    return {"cycles": cycles}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    jobs = parser.add_subparsers(dest="job", required=True)
+    floor = jobs.add_parser("floor")
+    floor.add_argument("--checkpoint", required=True)
+    train = jobs.add_parser("train")
+    train.add_argument("--root", type=Path, required=True)
+    train.add_argument("--sizes", required=True, help="comma-separated bar counts")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    if args.job == "floor":
+        result = spark_floor(args.checkpoint)
+    else:
+        result = training_cycles(args.root, [int(s) for s in args.sizes.split(",")])
+    print(json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
