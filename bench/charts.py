@@ -183,7 +183,9 @@ def _training(results: dict[str, Any]) -> go.Figure | None:
     cycles = t["cycles"]["cycles"]
     if not cycles:
         return None
-    steps = ["read", "classifier", "trader", "write"]
+    steps: list[str] = []  # the cycle's own step names, in its order
+    for cycle in cycles:
+        steps.extend(step for step in cycle["timings"] if step not in steps)
     figure = go.Figure(
         [
             go.Bar(

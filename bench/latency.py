@@ -133,6 +133,7 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
         "caught_up_after_producer_s": tail_s,
         "shutdown_s": stop_s,
         "service_exit_code": service.returncode,  # -9: it had to be killed
+        "shutdown_kind": _shutdown_kind(log_path, service.returncode),
         **analysis,
         "files": {
             table: deltalog.file_stats(lake / table)
@@ -143,6 +144,17 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
     }
     workspace.drop(root)
     return result
+
+
+def _shutdown_kind(log_path: Path, code: int | None) -> str:
+    """How the service ended after SIGTERM, from its own log lines."""
+    if code == -9:
+        return "killed by the bench after 60 s"
+    if first_line(log_path, "streams stopped") is not None:
+        return "graceful (streams stopped)"
+    if first_line(log_path, "shutdown took longer than") is not None:
+        return "forced by its shutdown watchdog (no graceful stop)"
+    return f"exit code {code}"
 
 
 def _produce_history(config: Any, ticks: int, live_start: datetime) -> int:

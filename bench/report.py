@@ -113,6 +113,26 @@ def _git() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
+def caveats(meta: dict[str, Any]) -> list[str]:
+    """What a reader must know before comparing these figures with the targets."""
+    notes = []
+    if meta.get("mode") == "quick":
+        notes.append(
+            "quick mode: small topics and short windows, where fixed costs (JVM, query and table "
+            "start-up) dominate; not comparable with the targets"
+        )
+    cores = meta.get("machine", {}).get("cores_logical") or 0
+    loads = [*meta.get("load_average_start", []), *(meta.get("load_average_end") or [])]
+    if cores and loads and max(loads) > cores:
+        notes.append(
+            f"load average up to {max(loads):.1f} on {cores} cores: other work shared the "
+            "machine, so the figures measure contention too"
+        )
+    if meta.get("interrupted"):
+        notes.append("interrupted: only the benchmarks that finished are reported")
+    return notes
+
+
 # Summary rows --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Row:
@@ -339,14 +359,13 @@ def _latency_rows(lat: dict[str, Any] | None) -> list[Row]:
         rows.append(
             Row("L", f"{rate} producer achieved", producer["report"].split("(")[-1].rstrip(")"))
         )
-        code = run.get("service_exit_code")
         rows.append(
             Row(
                 "L",
                 f"{rate} service stop after SIGTERM (its budget: 30 s)",
                 _s(run["shutdown_s"]),
                 "",
-                "killed after 60 s" if code == -9 else f"exit code {code}",
+                run.get("shutdown_kind") or f"exit code {run.get('service_exit_code')}",
             )
         )
     return rows
@@ -490,6 +509,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head><bod
 <p>{html.escape(meta["mode"])} run of {html.escape(meta["stamp"])}, {meta["duration_s"]:.0f} s;
 {meta["machine"]["cores_logical"]} cores, {meta["machine"]["memory_gb"]} GB;
 load average at start {meta["load_average_start"]}, at end {meta.get("load_average_end")}.</p>
+{"".join(f"<p><b>Note:</b> {html.escape(n)}</p>" for n in caveats(meta))}
 <table><tr><th></th><th>Figure</th><th>Measured</th><th>Target</th><th>Distance</th></tr>
 {table}</table>
 {"".join(parts)}

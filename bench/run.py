@@ -9,7 +9,9 @@ Benchmarks never assert on time: a slow figure is a finding, not a failure.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,7 +232,9 @@ class Bench:
     def _latency(self) -> None:
         plan = self.plan
         runs = []
-        loads = plan.loads if plan.wants("L") else (1_000.0,)
+        # 1,000 ticks/s is also T's baseline and F's continuous-mode lake.
+        always: set[float] = {1_000.0} if plan.wants("T", "F") else set()
+        loads = tuple(sorted(set(plan.loads) | always)) if plan.wants("L") else (1_000.0,)
         for rate in loads:
             spec = latency.LoadSpec(
                 name=f"latency-{rate:.0f}",
@@ -357,6 +362,21 @@ class _Elapsed(logging.Formatter):
         return f"[{time.monotonic() - self.started:7.1f}s] {record.getMessage()}"
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def render(path: Path) -> int:
+    """The table and the HTML page of an earlier run's JSON."""
+    results = json.loads(path.read_text())
+    rows = report.summary_rows(results, tuple(results["meta"]["plan"]["only"]))
+    report.write_html(results, rows, RESULTS_DIR / "latest.html")
+    for note in report.caveats(results["meta"]):
+        print(f"Note: {note}")
+    print(report.markdown(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
@@ -374,12 +394,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--window", type=float, help="seconds of paced producing per load")
     parser.add_argument("--keep", action="store_true", help="keep lakes and broker data")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print the table and rewrite latest.html "
+        "from a results file, without running anything",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Elapsed())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     log.setLevel(logging.INFO)
 
+    # SIGTERM (and SIGINT, even when a non-interactive shell ignored it) end the run like Ctrl+C:
+    # what was started is stopped, what was measured is written.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
     plan = Plan.from_args(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workspace = Workspace.create(stamp, keep=plan.keep)
@@ -433,8 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nFinanceLake bench, {plan.mode} mode, {meta['duration_s']:.0f} s", flush=True)
     print(
         f"{meta['machine']['cores_logical']} cores, {meta['machine']['memory_gb']} GB; "
-        f"load average {meta['load_average_start']} at start, {meta['load_average_end']} at end\n"
+        f"load average {meta['load_average_start']} at start, {meta['load_average_end']} at end"
     )
+    for note in report.caveats(meta):
+        print(f"Note: {note}")
+    print()
     print(table)
     print(f"\nresults: {path} (and latest.json, latest.html)")
     return 130 if interrupted else 0
