@@ -24,7 +24,7 @@ from deltalake.exceptions import TableNotFoundError
 from financelake.config import Settings
 from financelake.errors import FinanceLakeError, KafkaUnavailableError
 from financelake.kafka.broker import EmbeddedBroker
-from financelake.kafka.client import describe_cluster
+from financelake.kafka.client import describe_cluster, ensure_topic
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def run_demo(
         "FINANCELAKE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "FINANCELAKE_TOPIC": settings.topic,
     }
+    ensure_topic(settings)  # before the children: the pipeline's preflight requires it
     start = _market_start(settings)
     commands = {
         "market": [
@@ -147,9 +148,11 @@ def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> _Chil
 
 
 def _stop_children(children: list[_Child]) -> None:
+    # SIGINT to each child process only (it stops its own JVM or server cleanly, and the
+    # market flushes); the whole process group is killed only if that fails.
     for child in reversed(children):
         if child.process.poll() is None:
-            os.killpg(child.process.pid, signal.SIGTERM)
+            child.process.send_signal(signal.SIGINT)
     for child in reversed(children):
         try:
             child.process.wait(timeout=_CHILD_STOP_S)

@@ -97,7 +97,7 @@ class Service:
         exit_code = 0
         try:
             while not self._stop.is_set():
-                self._spark.streams.awaitAnyTermination(500)
+                self._spark.streams.awaitAnyTermination(1)  # seconds
                 failed = [q for q in queries if not q.isActive]
                 if failed:
                     error = failed[0].exception()
