@@ -29,13 +29,21 @@ QUERY = "ingest"
 
 
 class IngestBatch:
-    """The foreachBatch handler: pure transforms, then one idempotent write per table."""
+    """The foreachBatch handler: pure transforms, then one idempotent write per table.
+
+    The latest event time in Silver (which sets the watermark) is read from Silver once, then
+    tracked from what each batch adds, so a batch costs no extra query on Silver. That is
+    replay-safe: a batch replayed after a restart sees the Silver it saw the first time, unless
+    it had already committed to Silver, in which case all of its writes are skipped anyway.
+    """
 
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake) -> None:
         self._spark = spark
         self._settings = settings
         self._lake = lake
         self._app_id: str | None = None
+        self._latest: datetime | None = None
+        self._latest_known = False
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if self._app_id is None:
@@ -45,7 +53,9 @@ class IngestBatch:
             batch.transform(parse_ticks).transform(validate_ticks).drop("_tick", "_utf8")
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            rows = parsed.count()
+            valid_time = F.when(F.col("reason").isNull(), F.col("event_time"))
+            stats = parsed.agg(F.count(F.lit(1)), F.min(valid_time), F.max(valid_time)).first()
+            rows, first_valid, last_valid = stats if stats else (0, None, None)
             if rows == 0:
                 return
             # Few, well-filled files: one writer per ~500k rows, never more than the input has.
@@ -53,13 +63,15 @@ class IngestBatch:
             self._lake.bronze.append(
                 parsed.transform(to_bronze).coalesce(writers), f"{app_id}-bronze", batch_id
             )
-            watermark = self._watermark()
+            latest = self._latest_in_silver()
+            watermark = watermark_from(latest, self._settings.watermark_seconds)
             silver_keys = None
-            if watermark is not None:  # else Silver is empty: nothing to compare with
+            # A tick can repeat one already in Silver only if it is not newer than all of Silver.
+            if latest is not None and first_valid is not None and first_valid <= latest:
                 silver_keys = (
                     self._lake.silver.read()
                     .select("symbol", "event_time")
-                    .where(F.col("event_time") >= F.lit(watermark))
+                    .where(F.col("event_time") >= F.lit(max(first_valid, watermark or first_valid)))
                 )
             routed = parsed.transform(
                 lambda df: flag_late_and_duplicates(df, watermark, silver_keys)
@@ -73,12 +85,17 @@ class IngestBatch:
                 )
             finally:
                 routed.unpersist()
+            if last_valid is not None and (latest is None or last_valid > latest):
+                self._latest = last_valid
         finally:
             parsed.unpersist()
 
-    def _watermark(self) -> datetime | None:
-        latest = self._lake.silver.read().agg(F.max("event_time")).first()
-        return watermark_from(latest[0] if latest else None, self._settings.watermark_seconds)
+    def _latest_in_silver(self) -> datetime | None:
+        if not self._latest_known:
+            row = self._lake.silver.read().agg(F.max("event_time")).first()
+            self._latest = row[0] if row else None
+            self._latest_known = True
+        return self._latest
 
 
 def start_ingest(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
