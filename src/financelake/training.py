@@ -42,17 +42,6 @@ from pyspark.errors import AnalysisException
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    BooleanType,
-    DoubleType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from financelake.config import Settings
 from financelake.errors import LakeError
@@ -61,6 +50,12 @@ from financelake.ml.features import FEATURE_NAMES, LABEL, training_rows
 from financelake.ml.split import TimeSplit, before, between, plan_time_split, plan_walk_forward
 from financelake.ml.train import coefficients, fit_classifier
 from financelake.rl import QLearningAgent, backtest_all
+from financelake.schemas import (
+    GOLD_ML,
+    GOLD_RL,
+    GOLD_RL_EQUITY,
+    RESULT_TABLES,
+)
 from financelake.streams.sinks import DeltaSink
 from financelake.transforms.gold import watermark_from
 
@@ -69,99 +64,6 @@ log = logging.getLogger(__name__)
 OK, SKIPPED, ABANDONED = "ok", "skipped", "abandoned"
 TEST, FORWARD = "test", "forward"
 
-GOLD_ML = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("trained_at", TimestampType(), False),
-        StructField("status", StringType(), False),
-        StructField("reason", StringType()),
-        StructField("gold_version", LongType(), False),
-        StructField("watermark", TimestampType()),
-        StructField("train_rows", LongType()),
-        StructField("test_rows", LongType()),
-        StructField("train_start", TimestampType()),
-        StructField("train_end", TimestampType()),
-        StructField("test_start", TimestampType()),
-        StructField("test_end", TimestampType()),
-        StructField("test_positive_rate", DoubleType()),
-        StructField("auc", DoubleType()),
-        StructField("fold_aucs", ArrayType(DoubleType(), False), False),
-        StructField("features", ArrayType(StringType(), False), False),
-        StructField("coefficients", ArrayType(DoubleType(), False), False),
-        StructField("intercept", DoubleType()),
-        StructField("model_path", StringType()),
-    ]
-)
-"""One row per training run: what the classifier saw, how it split, how well it did."""
-
-GOLD_PREDICTIONS = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("kind", StringType(), False),
-        StructField("symbol", StringType(), False),
-        StructField("window_start", TimestampType(), False),
-        StructField("probability_up", DoubleType(), False),
-        StructField("prediction", IntegerType(), False),
-        StructField("label", IntegerType()),
-    ]
-)
-"""Per run: every test row (kind 'test', with its label) and each symbol's latest closed bar
-(kind 'forward', label null: the signal for the bar that has not closed yet)."""
-
-GOLD_RL = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("trained_at", TimestampType(), False),
-        StructField("gold_version", LongType(), False),
-        StructField("symbol", StringType(), False),
-        StructField("status", StringType(), False),
-        StructField("reason", StringType()),
-        StructField("initial_capital", DoubleType(), False),
-        StructField("position_size", DoubleType(), False),
-        StructField("fee_rate", DoubleType(), False),
-        StructField("allow_short", BooleanType(), False),
-        StructField("alpha", DoubleType(), False),
-        StructField("gamma", DoubleType(), False),
-        StructField("epsilon", DoubleType(), False),
-        StructField("episodes", IntegerType(), False),
-        StructField("final_portfolio_value", DoubleType()),
-        StructField("total_return", DoubleType()),
-        StructField("buy_hold_return", DoubleType()),
-        StructField("sharpe", DoubleType()),
-        StructField("max_drawdown", DoubleType()),
-        StructField("trades", LongType()),
-        StructField("closing_trades", LongType()),
-        StructField("win_rate", DoubleType()),
-        StructField("fees_paid", DoubleType()),
-        StructField("train_bars", LongType()),
-        StructField("test_bars", LongType()),
-        StructField("test_start", TimestampType()),
-        StructField("test_end", TimestampType()),
-    ]
-)
-"""One row per symbol per run: the trader's parameters and its backtest metrics (null when the
-symbol was skipped; win_rate null when no position was closed). `epsilon` is the exploration
-rate the cycle started from (it decays, and carries over with the Q-table)."""
-
-GOLD_RL_EQUITY = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("symbol", StringType(), False),
-        StructField("window_start", TimestampType(), False),
-        StructField("action", IntegerType(), False),
-        StructField("shares", DoubleType(), False),
-        StructField("cash", DoubleType(), False),
-        StructField("equity", DoubleType(), False),
-    ]
-)
-"""Per run and symbol: the trader's book at each test bar (action -1/0/1 actually traded)."""
-
-RESULT_TABLES: dict[str, StructType] = {
-    "gold_ml": GOLD_ML,
-    "gold_predictions": GOLD_PREDICTIONS,
-    "gold_rl": GOLD_RL,
-    "gold_rl_equity": GOLD_RL_EQUITY,
-}
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -12,11 +12,8 @@ from pyspark.sql import SparkSession
 
 from financelake.config import Settings
 from financelake.errors import LakeError
+from financelake.schemas import GOLD_ML, GOLD_PREDICTIONS, GOLD_RL, GOLD_RL_EQUITY
 from financelake.training import (
-    GOLD_ML,
-    GOLD_PREDICTIONS,
-    GOLD_RL,
-    GOLD_RL_EQUITY,
     CycleResult,
     TraderSummary,
     new_run_id,
