@@ -34,24 +34,16 @@ def spark_floor(checkpoint: str) -> dict[str, Any]:
     """B3: the same source options and session as the ingest stream, only parsing, no sink."""
     from pyspark.sql import functions as F
 
-    from financelake.kafka.client import spark_kafka_options
     from financelake.schemas import TICK_JSON
+    from financelake.streams.ingest import kafka_source
 
     settings = Settings()
     started = time.perf_counter()
     spark = build_spark(settings, app_name="financelake-bench-floor")
     session_s = time.perf_counter() - started
     try:
-        reader = (
-            spark.readStream.format("kafka")
-            .options(**spark_kafka_options(settings))
-            .option("subscribe", settings.topic)
-            .option("startingOffsets", "earliest")
-            .option("failOnDataLoss", "true")
-        )
-        if settings.max_offsets_per_trigger:
-            reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
-        ticks = reader.load().select(
+        # The pipeline's own source, so the floor reads with exactly the same settings.
+        ticks = kafka_source(spark, settings).select(
             F.from_json(F.col("value").cast("string"), TICK_JSON).alias("tick")
         )
         query_started = time.perf_counter()

@@ -98,8 +98,8 @@ class IngestBatch:
         return self._latest
 
 
-def start_ingest(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start the Kafka -> Bronze/Silver/Quarantine query from its checkpoint."""
+def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The topic as a streaming DataFrame: from the earliest offset, failing on lost data."""
     reader = (
         spark.readStream.format("kafka")
         .options(**spark_kafka_options(settings))
@@ -109,8 +109,13 @@ def start_ingest(spark: SparkSession, settings: Settings, available_now: bool) -
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+    return reader.load()
+
+
+def start_ingest(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
+    """Start the Kafka -> Bronze/Silver/Quarantine query from its checkpoint."""
     writer = (
-        reader.load()
+        kafka_source(spark, settings)
         .writeStream.queryName(QUERY)
         .foreachBatch(IngestBatch(spark, settings, Lake.at(spark, settings)))
         .option("checkpointLocation", settings.checkpoint_path(QUERY))
