@@ -26,6 +26,7 @@ _SETTING_FLAGS = {
     "bar_interval": "bar_interval",
     "watermark": "watermark_delay",
     "trigger_interval": "trigger_interval",
+    "gold_trigger_interval": "gold_trigger_interval",
     "max_offsets_per_trigger": "max_offsets_per_trigger",
     "train_interval": "train_interval_s",
     "security_protocol": "security_protocol",
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bar-interval", help="Gold bar length, e.g. '1 minute' or '1 day'")
     run.add_argument("--watermark", help="allowed lateness in event time, e.g. '30 seconds'")
     run.add_argument("--trigger-interval", help="micro-batch interval, e.g. '1 second'")
+    run.add_argument(
+        "--gold-trigger-interval", help="how often Gold catches up with Silver, e.g. '10 seconds'"
+    )
     run.add_argument("--max-offsets-per-trigger", type=int)
     run.add_argument("--train-interval", type=float, help="seconds between training cycles")
     run.add_argument("--no-train", action="store_true", help="streams only, no training cycle")

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     bar_interval: str = "1 minute"
     watermark_delay: str = "30 seconds"
     trigger_interval: str = "1 second"
-    gold_trigger_interval: str = "2 seconds"
+    gold_trigger_interval: str = "10 seconds"
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
     compact_interval_s: float = Field(default=600.0, gt=0)
 

@@ -59,8 +59,14 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         .config("spark.databricks.delta.optimizeMetadataQuery.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         # The transaction log of our tables is small: replaying it on 50 tasks (the default)
-        # costs seconds per commit on a laptop.
-        .config("spark.databricks.delta.snapshotPartitions", str(settings.shuffle_partitions))
+        # costs seconds per commit on a laptop; one task per core is plenty on one machine.
+        .config(
+            "spark.databricks.delta.snapshotPartitions",
+            "1" if local else str(settings.shuffle_partitions),
+        )
+        # Delta's log replay and every micro-batch generate code for wide projections; with
+        # the default 100 cached classes they evict each other and recompile each batch.
+        .config("spark.sql.codegen.cache.maxEntries", "2000")
     )
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(

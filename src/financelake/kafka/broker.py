@@ -238,8 +238,8 @@ class EmbeddedBroker:
                 f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id,
+                # One token: an id starting with "-" would otherwise read as an option.
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(properties),
                 "--standalone",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -39,6 +43,22 @@ def parse_ticks(kafka: DataFrame) -> DataFrame:
         *[F.col(f"_tick.{name}").alias(name) for name in ("open", "high", "low")],
         F.col("_tick.timestamp").try_cast("timestamp").alias("event_time"),
     )
+
+
+OffsetRange = tuple[str, int, int, int]  # topic, partition, first offset, last offset
+
+
+def within_offsets(ranges: Sequence[OffsetRange]) -> Column:
+    """True for records whose Kafka (topic, partition, offset) lies in one of `ranges`: the
+    records of one micro-batch, wherever they were written (Bronze, Silver and Quarantine all
+    keep the Kafka coordinates)."""
+    inside = [
+        (F.col("topic") == topic)
+        & (F.col("partition") == partition)
+        & F.col("offset").between(first, last)
+        for topic, partition, first, last in ranges
+    ]
+    return reduce(operator.or_, inside, F.lit(False))
 
 
 def event_date(df: DataFrame) -> Column:

@@ -27,7 +27,9 @@ def flag_late_and_duplicates(
     """
     late = F.lit(False) if watermark is None else F.col("event_time") < F.lit(watermark)
     valid = F.col("reason").isNull() & ~late
-    keys = validated.where(valid).select(*TICK_KEY, *_POSITION)
+    keys = validated.where(valid).select(
+        F.trim("symbol").alias("symbol"), "event_time", *_POSITION
+    )  # Silver keeps symbols trimmed
     copies = keys.groupBy(*TICK_KEY).agg(
         F.count(F.lit(1)).alias("_copies"), F.min(F.struct(*_POSITION)).alias("_first")
     )

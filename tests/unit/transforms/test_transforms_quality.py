@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from financelake.transforms.bronze import parse_ticks, to_bronze
+from financelake.transforms.bronze import parse_ticks, to_bronze, within_offsets
 from financelake.transforms.quality import validate_ticks
 
 GOOD = (
@@ -111,3 +111,13 @@ def test_naive_timestamps_are_utc_and_offsets_are_honoured(spark: SparkSession) 
         datetime(2026, 1, 7, 13, 42, 10),
         datetime(2026, 1, 7, 15, 42, 10),
     ]
+
+
+def test_within_offsets_selects_one_batch_of_kafka_records(spark: SparkSession) -> None:
+    records = spark.createDataFrame(
+        [("t", 0, 4), ("t", 0, 5), ("t", 0, 9), ("t", 1, 5), ("u", 0, 5)],
+        "topic string, partition int, offset long",
+    )
+    picked = records.where(within_offsets([("t", 0, 5, 9), ("t", 1, 0, 5)]))
+    assert sorted(tuple(row) for row in picked.collect()) == [("t", 0, 5), ("t", 0, 9), ("t", 1, 5)]
+    assert records.where(within_offsets([])).count() == 0
