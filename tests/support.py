@@ -4,18 +4,20 @@ Imported by the tests as `support` (pytest puts tests/ on sys.path)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 from confluent_kafka import Producer
 from deltalake import DeltaTable
 
-from financelake.config import Settings
+from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.client import confluent_config, ensure_topic
 from financelake.market.publisher import publish
 from financelake.market.simulator import Tick, simulate_ticks
@@ -105,3 +107,15 @@ def start_cli(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def load_healthcheck() -> ModuleType:
+    """docker/healthcheck.py as a module (it is a script in the image, not part of the package)."""
+    spec = importlib.util.spec_from_file_location(
+        "healthcheck", REPO_ROOT / "docker" / "healthcheck.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

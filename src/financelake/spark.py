@@ -59,7 +59,7 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         .config("spark.databricks.delta.optimizeMetadataQuery.enabled", "true")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
         # The transaction log of our tables is small: replaying it on 50 tasks (the default)
-        # costs seconds per commit on a laptop; one task per core is plenty on one machine.
+        # costs seconds per commit on a laptop; on one machine a single task is plenty.
         .config(
             "spark.databricks.delta.snapshotPartitions",
             "1" if local else str(settings.shuffle_partitions),

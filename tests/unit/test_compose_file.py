@@ -9,11 +9,9 @@ The Spark, Kafka, volume and health-check wiring is checked for consistency.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import re
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from support import load_healthcheck
 
 from financelake.cli import parse_only
 from financelake.config import REPO_ROOT, Settings
@@ -240,14 +239,7 @@ def test_settings_from_the_shell_reach_every_financelake_service(
 
 
 def test_healthchecks_of_our_services_are_valid_healthcheck_commands() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "healthcheck", REPO_ROOT / "docker" / "healthcheck.py"
-    )
-    assert spec is not None and spec.loader is not None
-    healthcheck = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = healthcheck  # its dataclasses look their module up there
-    spec.loader.exec_module(healthcheck)
-    parser = healthcheck.build_parser()
+    parser = load_healthcheck().build_parser()
     for name, service in resolved()["services"].items():
         test = service["healthcheck"]["test"]
         if service.get("image") != OUR_IMAGE:

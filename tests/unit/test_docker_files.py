@@ -9,12 +9,10 @@ CLI as entrypoint. The health check script is run for real against local servers
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import os
 import re
 import shlex
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import load_healthcheck
 
 from financelake.cli import parse_only
 from financelake.config import REPO_ROOT
@@ -198,15 +197,6 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_local(
 
 
 # The health check -----------------------------------------------------------------------------
-def load_healthcheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "healthcheck", REPO_ROOT / "docker" / "healthcheck.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

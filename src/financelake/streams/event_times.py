@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from financelake.transforms.gold import watermark_from
 
-Span = tuple[datetime, datetime]  # first and last event time of a symbol's valid ticks
+Span = tuple[datetime, datetime]  # first and last event time of a symbol's kept ticks in a batch
 
 
 @dataclass
