@@ -22,15 +22,15 @@ from pyspark.sql.streaming.query import StreamingQuery
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
 from financelake.pipeline import preflight, run_available_now, start_streams
-from financelake.spark import build_spark
+from financelake.spark import TRAINING_POOL, build_spark, use_pool
 from financelake.streams.progress import ProgressFiles
 from financelake.streams.sinks import Lake
 
 log = logging.getLogger(__name__)
+_TRAINING_JOBS = "training"  # job group: cancelled at shutdown
 
 SHUTDOWN_BUDGET_S = 30.0
 _BATCH_GRACE_S = 10.0
-_TRAINING_POOL = "training"
 
 
 def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True) -> int:
@@ -120,13 +120,13 @@ class Service:
         from financelake.training import run_training_cycle
 
         sc = self._spark.sparkContext
-        sc.setLocalProperty("spark.scheduler.pool", _TRAINING_POOL)
+        use_pool(self._spark, TRAINING_POOL)
         lake = Lake.at(self._spark, self._settings)
         last_compaction = time.monotonic()
         # Waiting on the stop event, not sleeping: a stop request ends the wait at once. A cycle
         # that overruns simply delays the next one; cycles never overlap.
         while not self._stop.wait(self._settings.train_interval_s):
-            sc.setJobGroup(_TRAINING_POOL, "training cycle", interruptOnCancel=True)
+            sc.setJobGroup(_TRAINING_JOBS, "training cycle", interruptOnCancel=True)
             try:
                 if self._train:
                     result = run_training_cycle(
@@ -151,7 +151,7 @@ class Service:
             trainer.join(timeout=max(0.0, deadline - time.monotonic()))
             if trainer.is_alive():
                 log.warning("training cycle still running; cancelling its Spark jobs")
-                self._spark.sparkContext.cancelJobGroup(_TRAINING_POOL)
+                self._spark.sparkContext.cancelJobGroup(_TRAINING_JOBS)
                 trainer.join(timeout=3)
         log.info("streams stopped")
 

@@ -13,6 +13,12 @@ from financelake.errors import SetupError
 
 log = logging.getLogger(__name__)
 
+# FAIR scheduler pools, defined with their weights in scheduler-pools.xml.
+INGEST_POOL = "ingest"
+GOLD_POOL = "gold"
+TRAINING_POOL = "training"
+_POOLS_FILE = Path(__file__).with_name("scheduler-pools.xml")
+
 
 def spark_jars(jars_dir: Path) -> list[str]:
     """The Delta and Kafka-connector jars resolved at set-up (never downloaded at run time)."""
@@ -46,8 +52,10 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.ui.enabled", str(settings.spark_ui).lower())
         .config("spark.ui.showConsoleProgress", "false")
-        # Training jobs share the cores fairly with the streams instead of queueing them.
+        # Jobs of the streams and of training share the cores by pool instead of queueing
+        # behind each other; the ingest stream's tasks go first.
         .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", _POOLS_FILE.as_uri())
         # Streaming: keep the checkpoint's metadata log short and fail on lost Kafka data.
         .config("spark.sql.streaming.minBatchesToRetain", "20")
         .config(
@@ -76,3 +84,8 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+def use_pool(spark: SparkSession, pool: str) -> None:
+    """Run the Spark jobs this thread starts from now on in scheduler `pool`."""
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.config import Settings
+from financelake.spark import GOLD_POOL, use_pool
 from financelake.streams.sinks import Lake
 from financelake.transforms.gold import aggregate_bars
 
@@ -24,11 +25,13 @@ QUERY = "gold"
 class GoldBatch:
     """The foreachBatch handler: find the touched bars, rebuild them from Silver, MERGE."""
 
-    def __init__(self, settings: Settings, lake: Lake) -> None:
+    def __init__(self, spark: SparkSession, settings: Settings, lake: Lake) -> None:
+        self._spark = spark
         self._settings = settings
         self._lake = lake
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        use_pool(self._spark, GOLD_POOL)
         interval = self._settings.bar_interval
         touched = (
             batch.select("symbol", F.window("event_time", interval).start.alias("window_start"))
@@ -65,7 +68,7 @@ def start_gold(spark: SparkSession, settings: Settings, available_now: bool) -> 
         spark.readStream.format("delta")
         .load(lake.silver.path)
         .writeStream.queryName(QUERY)
-        .foreachBatch(GoldBatch(settings, lake))
+        .foreachBatch(GoldBatch(spark, settings, lake))
         .option("checkpointLocation", settings.checkpoint_path(QUERY))
     )
     if available_now:

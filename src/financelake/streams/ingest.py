@@ -1,11 +1,11 @@
 """Kafka -> Silver + Quarantine + Bronze, one micro-batch at a time, exactly once.
 
-Each batch is one blind append per table: Quarantine (usually nothing), Silver, Bronze. Appends
-do not carry Delta transaction ids: Delta answers "was this txnVersion written?" by rebuilding
-the whole table state, which cost ~0.6 s per commit here. Instead a replay is recognised by
-its Kafka coordinates, which every table keeps: only the first batch of a run can repeat one
-that a crash cut short, so that batch alone is checked against the tables, and each table
-that already holds it is skipped.
+Each batch is one blind append per table: Quarantine (usually nothing), Silver, Bronze.
+Appends do not carry Delta transaction ids: Delta answers "was this txnVersion written?" by
+rebuilding the whole table state, which cost ~0.6 s per commit here. Instead a replay is
+recognised by its Kafka coordinates, which every table keeps: only the first batch of a run
+can repeat one that a crash cut short, so that batch alone is checked against the tables,
+and each table that already holds it is skipped.
 
 The late/duplicate decisions are made against Silver as it was before the batch (the batch's
 own rows excluded), so a replayed batch decides exactly as it did the first time.
@@ -23,12 +23,19 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
+from financelake.spark import INGEST_POOL, use_pool
 from financelake.streams.event_times import EventTimes, Span
 from financelake.streams.sinks import Lake
 from financelake.transforms.bronze import parse_ticks, to_bronze, within_offsets
 from financelake.transforms.gold import watermark_from
 from financelake.transforms.quality import validate_ticks
-from financelake.transforms.silver import flag_late_and_duplicates, to_quarantine, to_silver
+from financelake.transforms.silver import (
+    flag_late,
+    flag_repeats,
+    kept_times,
+    to_quarantine,
+    to_silver,
+)
 
 log = logging.getLogger(__name__)
 QUERY = "ingest"
@@ -50,6 +57,7 @@ class IngestBatch:
         self._times: EventTimes | None = None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        use_pool(self._spark, INGEST_POOL)
         parsed = (
             batch.transform(parse_ticks).transform(validate_ticks).drop("_tick", "_utf8")
         ).persist(StorageLevel.MEMORY_AND_DISK)
@@ -64,41 +72,61 @@ class IngestBatch:
         if self._times is None:
             own, written, self._times = self._resume(parsed)
         times = self._times
-        watermark = times.watermark
-        # Route first without looking at Silver; only symbols whose kept ticks are not newer
-        # than their latest Silver tick (a replayed or re-sent tick) need the look.
-        routed = _persisted(flag_late_and_duplicates(parsed, watermark, None))
-        try:
-            kept, rejected, spans = _summary(routed)
-            suspects = times.may_repeat(spans)
-            if suspects:
-                since = min(spans[symbol][0] for symbol in suspects)
-                silver_keys = (
-                    self._silver_before(own)
-                    .where(F.col("symbol").isin(suspects))
-                    .where(F.col("event_time") >= F.lit(since))
-                    .select("symbol", "event_time")
-                )
+        flagged = flag_late(parsed, times.watermark)
+        kept, rejected, spans, repeats_within = _summary(flagged)
+        note = f"{QUERY} batch {batch_id}"
+        # A healthy feed repeats nothing: no tick twice in the batch, every symbol's ticks
+        # newer than its latest Silver tick. Only otherwise are repeats looked for, in Silver
+        # only for the symbols whose ticks could be there.
+        suspects = times.may_repeat(spans)
+        if repeats_within or suspects:
+            routed = _persisted(flag_repeats(flagged, self._silver_keys(own, suspects, spans)))
+            try:
+                kept, rejected, _, _ = _summary(routed)
+                self._write(parsed, routed, kept, rejected, written, note)
+            finally:
                 routed.unpersist()
-                routed = _persisted(flag_late_and_duplicates(parsed, watermark, silver_keys))
-                kept, rejected, _ = _summary(routed)
-            rows = kept + rejected
-            if rows == 0:
-                return
-            writers = max(1, min(parsed.rdd.getNumPartitions(), -(-rows // ROWS_PER_FILE)))
-            note = f"{QUERY} batch {batch_id}"
-            # Quarantine before Silver: a Silver append re-plans cached plans that read Silver,
-            # and `routed` may read it (for suspects). Usually nothing is rejected.
-            if rejected and "quarantine" not in written:
-                self._lake.quarantine.append(routed.transform(to_quarantine).coalesce(1), note)
-            if kept and "silver" not in written:
-                self._lake.silver.append(routed.transform(to_silver).coalesce(writers), note)
-            if "bronze" not in written:
-                self._lake.bronze.append(parsed.transform(to_bronze).coalesce(writers), note)
-        finally:
-            routed.unpersist()
-        # Spans of the first routing: its extra "kept" ticks, if any, repeat known times.
+        else:
+            self._write(parsed, flagged, kept, rejected, written, note)
+        # Spans of valid, timely ticks: repeats among them only repeat times already known.
         times.advance(spans)
+
+    def _silver_keys(
+        self, own: Column | None, suspects: list[str], spans: dict[str, Span]
+    ) -> DataFrame | None:
+        """The Silver ticks the batch's `suspects` could repeat (None: no suspects)."""
+        if not suspects:
+            return None
+        since = min(spans[symbol][0] for symbol in suspects)
+        return (
+            self._silver_before(own)
+            .where(F.col("symbol").isin(suspects))
+            .where(F.col("event_time") >= F.lit(since))
+            .select("symbol", "event_time")
+        )
+
+    def _write(
+        self,
+        parsed: DataFrame,
+        routed: DataFrame,
+        kept: int,
+        rejected: int,
+        written: set[str],
+        note: str,
+    ) -> None:
+        """Append the batch to each table that does not hold it yet: Quarantine first (a
+        Silver append re-plans cached plans that read Silver, as `routed` may), then Silver
+        (what the latency is measured to), then Bronze."""
+        rows = kept + rejected
+        if rows == 0:
+            return
+        writers = -(-rows // ROWS_PER_FILE)  # never more than the batch's partitions
+        if rejected and "quarantine" not in written:
+            self._lake.quarantine.append(routed.transform(to_quarantine).coalesce(1), note)
+        if kept and "silver" not in written:
+            self._lake.silver.append(routed.transform(to_silver).coalesce(writers), note)
+        if "bronze" not in written:
+            self._lake.bronze.append(parsed.transform(to_bronze).coalesce(writers), note)
 
     def _resume(self, parsed: DataFrame) -> tuple[Column, set[str], EventTimes]:
         """First batch of a run, the one a crash may have cut short: which tables already
@@ -142,21 +170,18 @@ def _persisted(df: DataFrame) -> DataFrame:
     return df.persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _summary(routed: DataFrame) -> tuple[int, int, dict[str, Span]]:
-    """Kept and rejected record counts, and per symbol the first and last event time of its
-    kept ticks (one small job; one result row per symbol)."""
-    kept = F.col("reason").isNull()
-    groups = routed.groupBy(F.when(kept, F.trim("symbol")).alias("symbol")).agg(
-        F.count(F.lit(1)), F.min("event_time"), F.max("event_time")
-    )
-    kept_rows, rejected_rows, spans = 0, 0, {}
-    for symbol, count, first, last in groups.collect():
-        if symbol is None:
-            rejected_rows += count
+def _summary(flagged: DataFrame) -> tuple[int, int, dict[str, Span], bool]:
+    """Kept and rejected record counts, per symbol the first and last event time of its kept
+    ticks, and whether a kept tick appears twice (one small job; a row per symbol)."""
+    kept_rows, rejected_rows, spans, repeats = 0, 0, {}, False
+    for row in flagged.transform(kept_times).collect():
+        if row.symbol is None:
+            rejected_rows += row.records
         else:
-            kept_rows += count
-            spans[symbol] = (first, last)
-    return kept_rows, rejected_rows, spans
+            kept_rows += row.records
+            spans[row.symbol] = (row.first, row.last)
+            repeats = repeats or row.event_times < row.records
+    return kept_rows, rejected_rows, spans, repeats
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -33,6 +35,7 @@ def _fmt(column: Column) -> Column:
     return F.coalesce(column.cast("string"), F.lit("null"))
 
 
+@cache  # ~300 py4j calls (0.2 s) to build, the same for every batch
 def rejection_reason() -> Column:
     """The first rule a parsed record breaks, as a human-readable sentence; null if none."""
     tick = F.col("_tick")

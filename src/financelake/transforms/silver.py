@@ -17,17 +17,34 @@ _POSITION = ("topic", "partition", "offset")
 def flag_late_and_duplicates(
     validated: DataFrame, watermark: datetime | None, silver_keys: DataFrame | None
 ) -> DataFrame:
-    """Give otherwise valid ticks a `reason` when they are late or repeat a tick already kept.
+    """Give otherwise valid ticks a `reason` when they are late or repeat a tick already kept:
+    `flag_late`, then `flag_repeats`."""
+    return flag_repeats(flag_late(validated, watermark), silver_keys)
 
-    `watermark`: ticks with an earlier event time arrive after their bar was closed (late).
-    `silver_keys`: `(symbol, event_time)` of ticks already in Silver (None: Silver is empty).
+
+def flag_late(validated: DataFrame, watermark: datetime | None) -> DataFrame:
+    """Give otherwise valid ticks with an event time before `watermark` (their bar was closed
+    before they arrived) the reason "late"."""
+    if watermark is None:
+        return validated
+    late = F.col("reason").isNull() & (F.col("event_time") < F.lit(watermark))
+    reason = F.concat(
+        F.lit("late: event time "),
+        F.col("event_time").cast("string"),
+        F.lit(f" is behind the watermark {watermark}"),
+    )
+    return validated.withColumn("reason", F.when(late, reason).otherwise(F.col("reason")))
+
+
+def flag_repeats(flagged: DataFrame, silver_keys: DataFrame | None) -> DataFrame:
+    """Give otherwise valid ticks that repeat a kept tick the reason "duplicate".
+
+    `silver_keys`: `(symbol, event_time)` of ticks already in Silver (None: none to compare).
     Within the batch the first copy by Kafka (partition, offset) is kept, so a replayed batch
     makes the same choice. Duplicates are found on a narrow frame of keys and Kafka
     coordinates; only the (normally few) repeats are joined back onto the full rows.
     """
-    late = F.lit(False) if watermark is None else F.col("event_time") < F.lit(watermark)
-    valid = F.col("reason").isNull() & ~late
-    keys = validated.where(valid).select(
+    keys = flagged.where(F.col("reason").isNull()).select(
         F.trim("symbol").alias("symbol"), "event_time", *_POSITION
     )  # Silver keeps symbols trimmed
     copies = keys.groupBy(*TICK_KEY).agg(
@@ -44,27 +61,29 @@ def flag_late_and_duplicates(
                 *_POSITION
             )
         )
-    flagged = validated.join(
+    marked = flagged.join(
         F.broadcast(repeats.distinct().withColumn("_repeat", F.lit(True))),
         on=list(_POSITION),
         how="left",
     )
-    return flagged.withColumn(
+    duplicate = F.lit("duplicate: this (symbol, timestamp) tick is already in silver")
+    return marked.withColumn(
         "reason",
-        F.when(F.col("reason").isNotNull(), F.col("reason"))
-        .when(
-            late,
-            F.concat(
-                F.lit("late: event time "),
-                F.col("event_time").cast("string"),
-                F.lit(f" is behind the watermark {watermark}"),
-            ),
-        )
-        .when(
-            F.col("_repeat"),
-            F.lit("duplicate: this (symbol, timestamp) tick is already in silver"),
-        ),
+        F.when(F.col("_repeat") & F.col("reason").isNull(), duplicate).otherwise(F.col("reason")),
     ).drop("_repeat")
+
+
+def kept_times(flagged: DataFrame) -> DataFrame:
+    """Per symbol (trimmed, as Silver keeps it) of the ticks still valid: how many, how many
+    distinct event times (fewer: the batch repeats a tick), the first and last event time;
+    plus one row with a null symbol counting the records that have a reason."""
+    kept = F.col("reason").isNull()
+    return flagged.groupBy(F.when(kept, F.trim("symbol")).alias("symbol")).agg(
+        F.count(F.lit(1)).alias("records"),
+        F.count_distinct("event_time").alias("event_times"),
+        F.min("event_time").alias("first"),
+        F.max("event_time").alias("last"),
+    )
 
 
 def to_silver(routed: DataFrame) -> DataFrame:

@@ -10,7 +10,14 @@ from pyspark.sql import functions as F
 
 from financelake.schemas import GOLD
 from financelake.transforms.gold import aggregate_bars, closed_bars, watermark_from
-from financelake.transforms.silver import flag_late_and_duplicates, to_quarantine, to_silver
+from financelake.transforms.silver import (
+    flag_late,
+    flag_late_and_duplicates,
+    flag_repeats,
+    kept_times,
+    to_quarantine,
+    to_silver,
+)
 
 T0 = datetime(2026, 1, 7, 15, 0, 0)
 
@@ -89,6 +96,68 @@ def test_ticks_already_in_silver_and_late_ticks_go_to_quarantine(spark: SparkSes
     quarantine = routed.transform(to_quarantine)
     assert quarantine.count() == 3
     assert quarantine.where(F.col("date").isNull()).count() == 0
+
+
+def test_late_flag_keeps_earlier_reasons_and_leaves_timely_ticks_alone(spark: SparkSession) -> None:
+    watermark = datetime(2026, 1, 7, 15, 0, 30)
+    batch = validated(
+        spark,
+        [
+            (0, 1, "A", 100.0, datetime(2026, 1, 7, 15, 0, 29), None),
+            (0, 2, "A", 100.0, datetime(2026, 1, 7, 15, 0, 30), None),  # at the watermark: kept
+            (0, 3, "A", -1.0, datetime(2026, 1, 7, 15, 0, 1), "price must be positive"),
+        ],
+    )
+    got = {r.offset: r.reason for r in flag_late(batch, watermark).collect()}
+    assert got[1] is not None and got[1].startswith("late: event time 2026-01-07 15:00:29")
+    assert got[2] is None
+    assert got[3] == "price must be positive"
+    assert flag_late(batch, None).where(F.col("reason").isNull()).count() == 2
+
+
+def test_repeats_flag_only_ticks_without_a_reason(spark: SparkSession) -> None:
+    ts = datetime(2026, 1, 7, 15, 0, 1)
+    batch = validated(
+        spark,
+        [
+            (0, 1, "A", 100.0, ts, "late: behind the watermark"),  # rejected copy: not the kept one
+            (0, 2, "A", 100.0, ts, None),
+            (0, 3, "A", 100.0, ts, None),
+        ],
+    )
+    got = {r.offset: r.reason for r in flag_repeats(batch, None).collect()}
+    assert got == {
+        1: "late: behind the watermark",
+        2: None,
+        3: "duplicate: this (symbol, timestamp) tick is already in silver",
+    }
+
+
+def test_kept_times_counts_records_distinct_times_and_span_per_symbol(
+    spark: SparkSession,
+) -> None:
+    t1, t2 = datetime(2026, 1, 7, 15, 0, 1), datetime(2026, 1, 7, 15, 0, 2)
+    batch = validated(
+        spark,
+        [
+            (0, 1, " A", 100.0, t1, None),  # Silver trims symbols, so " A" is "A"
+            (0, 2, "A", 100.0, t2, None),
+            (1, 3, "A", 100.0, t2, None),  # the same tick again: fewer times than records
+            (0, 4, "B", 100.0, t2, None),
+            (0, 5, None, None, None, "not JSON"),
+            (0, 6, "B", 100.0, t1, "late: behind the watermark"),
+        ],
+    )
+    expected = spark.createDataFrame(
+        [("A", 3, 2, t1, t2), ("B", 1, 1, t2, t2), (None, 2, 1, t1, t1)],
+        "symbol string, records long, event_times long, first timestamp, last timestamp",
+    )
+    assert_df_equality(
+        batch.transform(kept_times),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
 
 
 def test_silver_is_enriched_with_range_and_change(spark: SparkSession) -> None:
