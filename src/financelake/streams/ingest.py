@@ -116,11 +116,11 @@ class IngestBatch:
     ) -> None:
         """Append the batch to each table that does not hold it yet: Quarantine first (a
         Silver append re-plans cached plans that read Silver, as `routed` may), then Silver
-        (what the latency is measured to), then Bronze."""
+        (what Gold and users wait for), then Bronze."""
         rows = kept + rejected
         if rows == 0:
             return
-        writers = -(-rows // ROWS_PER_FILE)  # never more than the batch's partitions
+        writers = -(-rows // ROWS_PER_FILE)  # coalesce never adds partitions
         if rejected and "quarantine" not in written:
             self._lake.quarantine.append(routed.transform(to_quarantine).coalesce(1), note)
         if kept and "silver" not in written:

@@ -14,14 +14,6 @@ TICK_KEY = ("symbol", "event_time")
 _POSITION = ("topic", "partition", "offset")
 
 
-def flag_late_and_duplicates(
-    validated: DataFrame, watermark: datetime | None, silver_keys: DataFrame | None
-) -> DataFrame:
-    """Give otherwise valid ticks a `reason` when they are late or repeat a tick already kept:
-    `flag_late`, then `flag_repeats`."""
-    return flag_repeats(flag_late(validated, watermark), silver_keys)
-
-
 def flag_late(validated: DataFrame, watermark: datetime | None) -> DataFrame:
     """Give otherwise valid ticks with an event time before `watermark` (their bar was closed
     before they arrived) the reason "late"."""

@@ -12,7 +12,6 @@ from financelake.schemas import GOLD
 from financelake.transforms.gold import aggregate_bars, closed_bars, watermark_from
 from financelake.transforms.silver import (
     flag_late,
-    flag_late_and_duplicates,
     flag_repeats,
     kept_times,
     to_quarantine,
@@ -63,7 +62,7 @@ def test_first_copy_by_kafka_position_is_kept_and_repeats_are_quarantined(
         spark,
         [(1, 5, "A", 101.0, ts, None), (0, 9, "A", 101.0, ts, None), (0, 3, "B", 99.0, ts, None)],
     )
-    routed = flag_late_and_duplicates(batch, None, no_keys(spark))
+    routed = flag_repeats(flag_late(batch, None), no_keys(spark))
     silver = routed.transform(to_silver).select("symbol", "partition", "offset")
     expected = spark.createDataFrame(
         [("A", 0, 9), ("B", 0, 3)], "symbol string, partition int, offset long"
@@ -87,7 +86,7 @@ def test_ticks_already_in_silver_and_late_ticks_go_to_quarantine(spark: SparkSes
     keys = spark.createDataFrame(
         [("A", datetime(2026, 1, 7, 15, 0, 40))], "symbol string, event_time timestamp"
     )
-    routed = flag_late_and_duplicates(batch, watermark, keys)
+    routed = flag_repeats(flag_late(batch, watermark), keys)
     got = {r.offset: r.reason for r in routed.select("offset", "reason").collect()}
     assert got[1] is not None and got[1].startswith("late: event time 2026-01-07 15:00:10")
     assert got[2] is not None and got[2].startswith("duplicate")
@@ -162,7 +161,7 @@ def test_kept_times_counts_records_distinct_times_and_span_per_symbol(
 
 def test_silver_is_enriched_with_range_and_change(spark: SparkSession) -> None:
     batch = validated(spark, [(0, 1, " A ", 110.0, datetime(2026, 1, 7, 15, 0, 1), None)])
-    row = flag_late_and_duplicates(batch, None, no_keys(spark)).transform(to_silver).first()
+    row = flag_repeats(flag_late(batch, None), no_keys(spark)).transform(to_silver).first()
     assert row is not None
     assert row.symbol == "A"
     assert row.price_range == 150.0  # high 200 - low 50
