@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The FinanceLake image: Python 3.11, a Java 17 runtime, the package, and the Delta, Kafka-connector
 # and broker jars. Everything is resolved at build time by the set-up script `make` runs
 # (scripts/setup.sh reads pyproject.toml and jvm/pom.xml); a container downloads nothing.
@@ -8,6 +7,15 @@
 #
 # The same image runs every FinanceLake process of compose.yaml, and the Spark master and worker
 # (`spark-class` of the installed pyspark), so driver and executors share one Spark version.
+#
+# Needs BuildKit (cache and secret mounts) and only its built-in Dockerfile frontend: no `syntax`
+# line, so nothing is pulled but the base image. PYTHON_IMAGE may be any Debian bookworm image with
+# Python 3.11 as `python` (docker/base-image.sh makes one from Debian's packages alone).
+#
+# Behind a TLS-inspecting proxy, hand the build your CA bundle (PEM, for pip) and a Java trust
+# store (for Maven) as secrets; both are optional and never stored in the image:
+#   DOCKER_BUILDKIT=1 docker build --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt \
+#       --secret id=java-cacerts,src=/etc/ssl/certs/java/cacerts -t financelake:0.1.0 .
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -34,19 +42,26 @@ COPY src/ src/
 # /app/.jars. The cache mounts only speed up rebuilds; they are not part of the image.
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=cache,target=/root/.m2 \
-    scripts/setup.sh --no-venv \
+    --mount=type=secret,id=ca-bundle \
+    --mount=type=secret,id=java-cacerts \
+    if [ -f /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+ && if [ -f /run/secrets/java-cacerts ]; then \
+        export MAVEN_OPTS="-Djavax.net.ssl.trustStore=/run/secrets/java-cacerts"; \
+    fi \
+ && scripts/setup.sh --no-venv \
  && python -m compileall -q src
 
 # ---- runtime ----------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# /data/lake and /data/kafka exist, owned by `finance`, so fresh named volumes mounted there are too.
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 finance \
  && useradd --uid 10001 --gid finance --create-home --shell /usr/sbin/nologin finance \
- && mkdir -p /data/lake \
+ && mkdir -p /data/lake /data/kafka \
  && chown -R finance:finance /data
 
 # The venv holds an editable install pointing at /app/src, so both keep their build-stage paths.

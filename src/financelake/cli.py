@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "start":
             sub.add_argument("--heap", default="512m", help="broker JVM heap (default 512m)")
+            sub.add_argument(
+                "--foreground", action="store_true", help="run in this process (a container)"
+            )
+            sub.add_argument(
+                "--advertised-host", help="listen on all interfaces, advertise this host name"
+            )
 
     produce = commands.add_parser("produce", help="publish simulated or replayed ticks")
     _common(produce)
@@ -177,7 +183,10 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         jars_dir=settings.jars_dir,
         heap=getattr(args, "heap", "512m"),
+        advertised_host=getattr(args, "advertised_host", None),
     )
+    if args.action == "start" and args.foreground:
+        broker.run_foreground()
     if args.action == "start":
         broker.start()
         print(f"kafka broker up at {broker.address} (log: {broker.log_path})")

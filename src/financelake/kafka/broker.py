@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 from confluent_kafka import KafkaException
@@ -66,6 +67,9 @@ class EmbeddedBroker:
     heap: str = "512m"
     sasl_users: tuple[SaslUser, ...] = ()
     start_timeout_s: float = 60.0
+    # Set in a container network: clients elsewhere connect to advertised_host:port, so the
+    # client listener binds every interface (the controller stays on 127.0.0.1).
+    advertised_host: str | None = None
 
     @property
     def address(self) -> str:
@@ -93,24 +97,7 @@ class EmbeddedBroker:
         if self.is_running():
             log.info("broker already running at %s", self.address)
             return
-        for port in (self.port, self._ctrl_port):
-            _require_free_port(port)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        properties = self._write_config()
-        if not (self.data_dir / "logs" / "meta.properties").exists():
-            self._format(properties)
-        command = [
-            "java",
-            f"-Xms{self.heap}",
-            f"-Xmx{self.heap}",
-            "-XX:+UseG1GC",
-            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
-            "-cp",
-            self._classpath(),
-            *self._jaas_option(),
-            "kafka.Kafka",
-            str(properties),
-        ]
+        command = self._prepare()
         with open(self.data_dir / "broker.out", "ab") as out:
             process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -131,6 +118,34 @@ class EmbeddedBroker:
             f"the Kafka broker did not answer at {self.address} within "
             f"{self.start_timeout_s:.0f} s; see {self.log_path}"
         )
+
+    def run_foreground(self) -> NoReturn:
+        """Format (first time) and become the broker's JVM (exec), e.g. as a container's main
+        process: SIGTERM then reaches Kafka itself, whose shutdown hook stops it cleanly."""
+        command = self._prepare()
+        self._pid_path.write_text(str(os.getpid()))  # exec keeps the pid: `kafka status` works
+        os.execvp(command[0], command)
+
+    def _prepare(self) -> list[str]:
+        """Check the ports, write the configuration, format a new data dir: the JVM's command."""
+        for port in (self.port, self._ctrl_port):
+            _require_free_port(port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        properties = self._write_config()
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            self._format(properties)
+        return [
+            "java",
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp",
+            self._classpath(),
+            *self._jaas_option(),
+            "kafka.Kafka",
+            str(properties),
+        ]
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop gracefully: SIGTERM, SIGKILL after the timeout. False if it was not running."""
@@ -175,12 +190,13 @@ class EmbeddedBroker:
 
     def _write_config(self) -> Path:
         protocol = self._client_protocol
+        listen = "0.0.0.0" if self.advertised_host else "127.0.0.1"
         lines = [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{self._ctrl_port}",
-            f"listeners=CLIENT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self._ctrl_port}",
-            f"advertised.listeners=CLIENT://127.0.0.1:{self.port}",
+            f"listeners=CLIENT://{listen}:{self.port},CONTROLLER://127.0.0.1:{self._ctrl_port}",
+            f"advertised.listeners=CLIENT://{self.advertised_host or '127.0.0.1'}:{self.port}",
             "controller.listener.names=CONTROLLER",
             f"listener.security.protocol.map=CLIENT:{protocol},CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name=CLIENT",
