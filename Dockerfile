@@ -58,7 +58,7 @@ FROM ${PYTHON_IMAGE} AS runtime
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && groupadd --gid 10001 finance \
  && useradd --uid 10001 --gid finance --create-home --shell /usr/sbin/nologin finance \
  && mkdir -p /data/lake /data/kafka \

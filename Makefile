@@ -32,8 +32,8 @@ cluster: setup-dev
 
 # The image built and the compose stack run end to end on this machine's Docker (installed and
 # started when absent, as root). The host's trust for pip and Maven is handed to the build.
-docker-test: export FINANCELAKE_CA_BUNDLE ?= $(PIP_CERT)
-docker-test: export FINANCELAKE_JAVA_CACERTS ?= $(wildcard /etc/ssl/certs/java/cacerts)
+docker-test: export BUILD_CA_BUNDLE ?= $(PIP_CERT)
+docker-test: export BUILD_JAVA_CACERTS ?= $(wildcard /etc/ssl/certs/java/cacerts)
 docker-test: setup-dev
 	@start=$$(date +%s); \
 	$(BIN)/pytest -q -s -m docker tests/docker; status=$$?; \

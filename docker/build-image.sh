@@ -6,7 +6,7 @@
 #     builder, which cannot mount caches or secrets.
 # The base image is the Dockerfile's default when it can be pulled (or is here already), else a
 # stand-in made from Debian's packages (docker/base-image.sh). Optional trust for pip and Maven:
-#   FINANCELAKE_CA_BUNDLE=<PEM bundle>  FINANCELAKE_JAVA_CACERTS=<Java trust store>
+#   BUILD_CA_BUNDLE=<PEM bundle>  BUILD_JAVA_CACERTS=<Java trust store>
 #
 #   docker/build-image.sh [TAG]          default TAG: financelake:0.1.0
 set -euo pipefail
@@ -39,9 +39,9 @@ if ! docker image inspect "$base" > /dev/null 2>&1 && ! docker pull "$base" > /d
 fi
 
 args=(--network host --build-arg "PYTHON_IMAGE=$base" --tag "$tag")
-[ -n "${FINANCELAKE_CA_BUNDLE:-}" ] && args+=(--secret "id=ca-bundle,src=$FINANCELAKE_CA_BUNDLE")
-[ -n "${FINANCELAKE_JAVA_CACERTS:-}" ] &&
-    args+=(--secret "id=java-cacerts,src=$FINANCELAKE_JAVA_CACERTS")
+[ -n "${BUILD_CA_BUNDLE:-}" ] && args+=(--secret "id=ca-bundle,src=$BUILD_CA_BUNDLE")
+[ -n "${BUILD_JAVA_CACERTS:-}" ] &&
+    args+=(--secret "id=java-cacerts,src=$BUILD_JAVA_CACERTS")
 
 echo "build-image: ${build[*]} ${args[*]} ." >&2
 "${build[@]}" "${args[@]}" .

@@ -11,6 +11,7 @@ and are printed at the end. Everything waits by polling with a deadline, never a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 from support import compose_cli
 
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.docker
 PROJECT = "financelake-test"  # not the `financelake` project a user's `docker compose up` makes
 FILES = (REPO_ROOT / "compose.yaml", REPO_ROOT / "docker" / "compose.test.yaml")
 IMAGE = "financelake:0.1.0"
+SERVICES = ("kafka", "spark-master", "spark-worker", "producer", "pipeline", "dashboard")
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 PORTS = (27092, 27093, 27077, 27078, 27080, 27081, 27040, 27501)  # see docker/compose.test.yaml
 DASHBOARD = "http://127.0.0.1:27501/"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "docker"
@@ -163,8 +167,22 @@ def test_status_inside_the_stack_reports_a_healthy_pipeline(stack: Stack) -> Non
     for query, stream in report["streams"].items():
         assert stream["source"] == "progress", query  # the running service reports, live
         assert stream["last_batch_age_s"] < 120, (query, stream)
-    for service in ("kafka", "spark-master", "spark-worker", "producer", "pipeline", "dashboard"):
+    for service in SERVICES:
         assert stack.container(service)["State"]["Health"]["Status"] == "healthy", service
+
+
+def test_the_containers_talk_to_loopback_only(stack: Stack) -> None:
+    """Every socket of every process of the stack, seen from the host at this moment."""
+    remote: dict[str, set[str]] = {}
+    for service in SERVICES:
+        root = psutil.Process(stack.container(service)["State"]["Pid"])
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for connection in process.net_connections(kind="inet"):
+                    if connection.raddr:
+                        remote.setdefault(service, set()).add(connection.raddr.ip)
+    assert remote, "the stack talks to itself over TCP: there must be connections"
+    assert {ip for ips in remote.values() for ip in ips} <= LOOPBACK, remote
 
 
 def test_the_dashboard_answers(stack: Stack) -> None:

@@ -147,6 +147,24 @@ def test_spark_home_is_the_installed_pyspark_of_the_image(final: Stage) -> None:
     assert env["FINANCELAKE_LAKE_ROOT"] == "/data/lake"
 
 
+def test_build_trust_comes_as_optional_secrets_and_nothing_secret_is_baked_in(
+    stages: list[Stage], final: Stage
+) -> None:
+    (install,) = [run for run in stages[0].args("RUN") if "scripts/setup.sh" in run]
+    for secret in ("ca-bundle", "java-cacerts"):
+        assert f"--mount=type=secret,id={secret}" in install
+        assert f"if [ -f /run/secrets/{secret} ]" in install, "optional: builds without it too"
+    assert "PIP_CERT=/run/secrets/ca-bundle" in install
+    assert "-Djavax.net.ssl.trustStore=/run/secrets/java-cacerts" in install
+    for stage in stages:
+        declared = [*env_of(stage), *(arg.split("=")[0] for arg in stage.args("ARG"))]
+        for name in declared:
+            assert not re.search(r"PASSWORD|SECRET|TOKEN|SASL|CERT", name), (stage.name, name)
+    assert not any("/run/secrets" in run for run in final.args("RUN"))
+    # No `# syntax=` line: BuildKit's built-in frontend, nothing pulled but the base image.
+    assert not DOCKERFILE.read_text().startswith("# syntax")
+
+
 # .dockerignore ----------------------------------------------------------------------------------
 def _pattern_regex(pattern: str) -> str:
     """A .dockerignore pattern as a regex: `**/` any directories, `*` and `?` within one."""
