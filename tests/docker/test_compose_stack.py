@@ -4,7 +4,8 @@ The module builds the image (docker/build-image.sh: a Debian stand-in base where
 serves the default one), starts compose.yaml with docker/compose.test.yaml (host networking,
 loopback only) and checks, in file order: the data reaches Silver and Gold and a training cycle
 writes gold_ml and gold_rl, `financelake status` inside the stack reports a healthy pipeline, the
-dashboard answers, a service stopped with SIGTERM exits with 0, and `down -v` leaves nothing.
+containers' sockets all go to 127.0.0.1, the dashboard answers, a service stopped with SIGTERM
+exits with 0, and `down -v` leaves nothing.
 Figures (build, stack-up and data times, image size) go to test-artifacts/docker/timings.json
 and are printed at the end. Everything waits by polling with a deadline, never a fixed sleep.
 """

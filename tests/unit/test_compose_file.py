@@ -23,6 +23,7 @@ from support import compose_cli, load_healthcheck
 
 from financelake.cli import parse_only
 from financelake.config import REPO_ROOT, Settings
+from financelake.kafka.broker import EmbeddedBroker
 
 COMPOSE = REPO_ROOT / "compose.yaml"
 EXTERNAL = REPO_ROOT / "docker" / "compose.external.yaml"
@@ -331,7 +332,7 @@ def test_services_wait_for_healthy_dependencies() -> None:
 
 
 def test_kafka_is_our_embedded_broker_reachable_as_the_default_bootstrap_server(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     kafka = resolved()["services"]["kafka"]
     assert kafka["image"] == OUR_IMAGE, "the same Kafka as the embedded broker of local runs"
@@ -341,6 +342,11 @@ def test_kafka_is_our_embedded_broker_reachable_as_the_default_bootstrap_server(
     assert kafka["volumes"] == [f"kafka-data:{settings.kafka_data_dir}"]
     probe, _ = parse_only(kafka["healthcheck"]["test"][2:])
     assert (probe.port, probe.kafka_data_dir) == (args.port, args.kafka_data_dir)
+    # Other containers reach it: the client listener binds every interface, advertises `kafka`.
+    broker = EmbeddedBroker(tmp_path, port=args.port, advertised_host=args.advertised_host)
+    properties = broker._write_config().read_text().splitlines()
+    assert "listeners=CLIENT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093" in properties
+    assert "advertised.listeners=CLIENT://kafka:9092" in properties
 
 
 def test_published_ports_listen_on_localhost_only() -> None:
