@@ -80,6 +80,11 @@ class Stack:
         report: dict[str, Any] = json.loads(result.stdout)
         return report
 
+    def save_logs(self) -> None:
+        """Every service's log, for a look after the run (`down` deletes them)."""
+        logs = self.run("logs", "--no-color", "--timestamps", check=False)
+        (ARTIFACTS / "stack.log").write_text(logs.stdout + logs.stderr)
+
     def container(self, service: str) -> dict[str, Any]:
         (container_id,) = self.run("ps", "--all", "--quiet", service).stdout.split()
         inspected = docker("inspect", container_id).stdout
@@ -138,7 +143,8 @@ def stack() -> Iterator[Stack]:
         stack.timings["stack_up_s"] = round(time.monotonic() - started)
         yield stack
     finally:
-        (ARTIFACTS / "stack.log").write_text(stack.run("logs", "--no-color", check=False).stdout)
+        if any(leftovers().values()):  # a test failed before the last one
+            stack.save_logs()
         stack.run("down", "--volumes", "--remove-orphans", check=False)
         (ARTIFACTS / "timings.json").write_text(json.dumps(stack.timings, indent=2) + "\n")
         print(f"\ndocker-test figures: {json.dumps(stack.timings)}")
@@ -222,5 +228,6 @@ def test_the_pipeline_stops_cleanly_on_sigterm(stack: Stack) -> None:
 
 def test_down_leaves_no_container_network_or_volume(stack: Stack) -> None:
     assert any(leftovers().values())
+    stack.save_logs()
     stack.run("down", "--volumes", "--remove-orphans")
     assert leftovers() == {"container": [], "network": [], "volume": []}
