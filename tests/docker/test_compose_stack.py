@@ -7,7 +7,8 @@ writes gold_ml and gold_rl, `financelake status` inside the stack reports a heal
 containers' sockets all go to 127.0.0.1, the dashboard answers, a service stopped with SIGTERM
 exits with 0, and `down -v` leaves nothing.
 Figures (build, stack-up and data times, image size) go to test-artifacts/docker/timings.json
-and are printed at the end. Everything waits by polling with a deadline, never a fixed sleep.
+and are printed at the end. Every wait polls the real state (status, health, rows) every
+POLL_S up to a deadline; no outcome rests on a sleep.
 """
 
 from __future__ import annotations
