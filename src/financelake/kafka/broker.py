@@ -21,7 +21,7 @@ import psutil
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from financelake.errors import BrokerError, SetupError
+from financelake.errors import BrokerError, PortInUseError, SetupError
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +309,10 @@ def _require_free_port(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise BrokerError(
+            raise PortInUseError(
                 f"port {port} on 127.0.0.1 is already in use; stop what holds it or choose "
-                "another with --port (the controller uses --port + 1)"
+                "another with --port (the controller uses --port + 1)",
+                port,
             ) from exc
 
 
