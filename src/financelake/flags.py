@@ -1,8 +1,8 @@
 """Command-line flags for the settings, generated from the Settings fields.
 
 Every setting gets a `--kebab-case` flag on every command, so `--help` lists all of them and a
-new Settings field needs no CLI change. A few settings keep their older, shorter flags
-(`--master`, `--partitions`, ...); those are declared in cli.py and mapped in ALIASES.
+new Settings field needs no CLI change. Some commands also keep older, shorter flags for a few
+settings (`--master`, `--partitions`, ...); those are declared in cli.py and mapped in ALIASES.
 """
 
 from __future__ import annotations
@@ -42,21 +42,19 @@ _DEST_PREFIX = "setting."
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """Add a flag for each setting that `parser` has no hand-written flag for."""
-    # argparse has no public list of a parser's options; `_actions` is the documented-in-source way.
-    covered = {ALIASES.get(action.dest, action.dest) for action in parser._actions}
+    """Add `--<setting-name>` for each setting whose flag `parser` does not declare already."""
+    # argparse has no public list of a parser's options; `_actions` is what its own code reads.
+    declared = {option for action in parser._actions for option in action.option_strings}
     group = parser.add_argument_group(
         "settings",
         "each also FINANCELAKE_<NAME> or a key of the --config file; flags win over both. "
         "Secrets (sasl_password) are never flags: use the variable or the file.",
     )
     for name, info in Settings.model_fields.items():
-        if name in covered:
-            continue
-        kind, choices = _flag_type(info)
-        if kind is SecretStr:
-            continue
         flag = f"--{name.replace('_', '-')}"
+        kind, choices = _flag_type(info)
+        if flag in declared or kind is SecretStr:
+            continue
         dest, help_text = _DEST_PREFIX + name, f"default {_default_text(info)}"
         if kind is bool:
             group.add_argument(
@@ -92,7 +90,7 @@ def add_log_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given on the command line, by Settings field name."""
+    """The settings given on the command line, by Settings field name (--<name> over aliases)."""
     given = {
         field: getattr(args, dest)
         for dest, field in ALIASES.items()
