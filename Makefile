@@ -10,8 +10,9 @@ setup:
 setup-dev:
 	scripts/setup.sh --dev
 
+# Flags for the demo: make demo ARGS="--kafka-port 19092 --port 8600"
 demo: setup
-	$(BIN)/financelake demo
+	$(BIN)/financelake demo $(ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench scripts docker
