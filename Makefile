@@ -1,8 +1,10 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev demo test lint unit integration cluster bench clean
+.PHONY: setup setup-dev demo test lint unit integration cluster wheel-test constraints bench clean
 
 VENV := .venv
 BIN := $(VENV)/bin
+# scripts/setup.sh resolves the jars into this checkout's .jars/; every target runs with them.
+export FINANCELAKE_JARS_DIR ?= $(CURDIR)/.jars
 
 setup:
 	scripts/setup.sh
@@ -30,6 +32,16 @@ integration: setup-dev
 
 cluster: setup-dev
 	$(BIN)/pytest -q -m cluster
+
+# The installed product: wheel -> fresh venv -> financelake setup -> run (slow; not in `make test`)
+wheel-test: setup-dev
+	$(BIN)/pytest -q -m wheel tests/wheel
+
+# Re-lock: the newest versions within pyproject.toml's ranges become the tested set (then
+# run `make test` before committing constraints.txt).
+constraints: setup-dev
+	$(BIN)/pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(BIN)/pip freeze --exclude-editable | grep -v '^financelake' > constraints.txt
 
 bench: setup-dev
 	$(BIN)/python -m bench.run

@@ -6,7 +6,7 @@ class FinanceLakeError(Exception):
 
 
 class SetupError(FinanceLakeError):
-    """Something `make setup` provides is missing (the venv, the JVM jars)."""
+    """Something set-up provides is missing (the JVM jars, Maven to resolve them)."""
 
 
 class ConfigError(FinanceLakeError):

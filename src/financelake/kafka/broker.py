@@ -169,7 +169,8 @@ class EmbeddedBroker:
         folder = self.jars_dir / "kafka"
         if not any(folder.glob("kafka_2.13-*.jar")):
             raise SetupError(
-                f"the Kafka broker jars are missing from {folder}. Run `make setup` and try again."
+                f"the Kafka broker jars are missing from {folder}. Run `financelake setup` "
+                "(`make setup` in a clone) and try again."
             )
         return f"{folder}/*"
 
