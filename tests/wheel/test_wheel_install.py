@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.wheel
 TICKS = 400
 INSTALL_TIMEOUT_S = 1200
 RUN_TIMEOUT_S = 600
+NOT_SOURCE = (".git", ".venv", ".jars", "build", "lake", ".financelake", "*.egg-info", "*cache*")
 
 
 def run(command: list[str | Path], *, env: dict[str, str], cwd: Path, timeout: float) -> str:
@@ -49,9 +51,12 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
     work = tmp_path / "work"  # outside the checkout: nothing may come from the source tree
     work.mkdir()
 
+    # Built from a copy: setuptools' build/ folder in the checkout could carry stale modules.
+    source = tmp_path / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     dist = tmp_path / "dist"
     run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, REPO_ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source],
         env=env, cwd=work, timeout=INSTALL_TIMEOUT_S,
     )  # fmt: skip
     (wheel,) = dist.glob("financelake-*.whl")
