@@ -9,13 +9,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from financelake.config import CONFIG_ENV, Settings, setting_origins
-from financelake.errors import FinanceLakeError
+from financelake.errors import FinanceLakeError, SetupError
 from financelake.flags import add_log_flags, add_setting_flags, setting_flags
 from financelake.logs import configure_logging
 
@@ -132,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_actions.add_parser("show", help="each setting, its value and where it came from")
     show.add_argument("--json", action="store_true", help="machine-readable output")
 
-    setup = commands.add_parser("setup", help="resolve the JVM jars with Maven into --jars-dir")
+    # No options of its own: it takes --jars-dir (FINANCELAKE_JARS_DIR) like every command.
+    commands.add_parser("setup", help="resolve the JVM jars with Maven into --jars-dir")
 
-    del setup  # no options of its own: it takes --jars-dir like every command
     for leaf in (*kafka_actions.choices.values(), *commands.choices.values(), show):
         if leaf not in (kafka, config):
             _config_flag(leaf)
@@ -260,7 +261,16 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _require_extra(module: str, extra: str) -> None:
+    if find_spec(module) is None:
+        raise SetupError(
+            f"this command needs the `{extra}` extra, which is not installed: "
+            f"pip install 'financelake[{extra}]'"
+        )
+
+
 def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    _require_extra("streamlit", "dashboard")
     from financelake.dashboard.launch import serve
 
     exit_code: int = serve(settings, host=args.host, port=args.port)
@@ -268,6 +278,7 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    _require_extra("streamlit", "dashboard")  # before it starts a broker and a pipeline
     from financelake.demo import run_demo
 
     exit_code: int = run_demo(

@@ -1,4 +1,5 @@
-"""`demo --kafka-port`: the broker's port is the demo's own flag, and a taken port names it."""
+"""`demo --kafka-port`: the broker's port is the demo's own flag, and a taken port names it.
+The demo and the dashboard need the `dashboard` extra and say so."""
 
 from __future__ import annotations
 
@@ -44,3 +45,12 @@ def test_a_taken_kafka_port_names_the_kafka_port_flag(tmp_path: Path) -> None:
     assert f"port {port}" in message
     assert "--kafka-port" in message
     assert "with --port" not in message  # --port is the demo's dashboard port
+
+
+@pytest.mark.parametrize("command", ["demo", "dashboard"])
+def test_without_the_dashboard_extra_the_command_says_which_to_install(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("financelake.cli.find_spec", lambda name: None)
+    assert main([command]) == 1
+    assert "pip install 'financelake[dashboard]'" in capsys.readouterr().err
