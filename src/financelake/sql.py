@@ -14,7 +14,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.csv
 from deltalake import DeltaTable, QueryBuilder
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from financelake.config import TABLES, Settings
 from financelake.errors import FinanceLakeError
@@ -42,7 +42,7 @@ def query_lake(settings: Settings, sql: str) -> pa.Table:
     log.debug("tables registered for SQL: %s", registered)
     try:
         return pa.table(builder.execute(sql).read_all())
-    except Exception as exc:  # DataFusion raises its own (untyped) errors for any bad query
+    except DeltaError as exc:  # DataFusion's parse, plan and run errors all arrive as this
         known = ", ".join(registered) or "none yet"
         raise QueryError(f"{exc}\n(tables in {settings.lake_root}: {known})") from exc
 

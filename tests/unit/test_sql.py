@@ -78,7 +78,7 @@ def test_tables_are_queried_by_their_names(lake: Settings) -> None:
 
 
 def test_a_bad_query_names_the_tables_there_are(lake: Settings) -> None:
-    with pytest.raises(QueryError, match=r"gold, gold_ml|quarantine"):
+    with pytest.raises(QueryError, match=r"silver.*not found(.|\n)*: quarantine, gold, gold_ml\)"):
         query_lake(lake, "SELECT * FROM silver")
 
 
