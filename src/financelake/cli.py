@@ -147,6 +147,7 @@ def _config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         dest="config_file",
+        metavar="PATH",
         type=Path,
         default=argparse.SUPPRESS,
         help=f"TOML file of settings (also {CONFIG_ENV}); keys are the setting names",
