@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import types
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -103,16 +104,20 @@ def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
-    """The argparse type and choices of a field: `X | None` is X; a Literal is its choices."""
+    """The argparse type and choices of a field: `X | None` is X; a Literal or an Enum is its
+    choices; any other type is passed as text, for pydantic to parse like an env variable."""
     annotation = info.annotation
     if get_origin(annotation) in (Union, types.UnionType):
         (annotation,) = (arg for arg in get_args(annotation) if arg is not type(None))
     if get_origin(annotation) is Literal:
         choices = list(get_args(annotation))
         return type(choices[0]), choices
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        values = [member.value for member in annotation]
+        return type(values[0]), values
     if annotation in (bool, int, float, str, Path, SecretStr):
         return annotation, None  # type: ignore[return-value]
-    raise TypeError(f"no command-line type for setting of type {annotation!r}; add one here")
+    return str, None
 
 
 def _default_text(info: FieldInfo) -> str:
