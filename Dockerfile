@@ -34,7 +34,7 @@ ENV VIRTUAL_ENV=/opt/venv \
 RUN python -m venv /opt/venv
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY jvm/pom.xml jvm/pom.xml
 COPY scripts/ scripts/
 COPY src/ src/

@@ -1,8 +1,10 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev demo test lint unit integration cluster bench clean docker-test
+.PHONY: setup setup-dev demo test lint unit integration cluster wheel-test constraints bench clean docker-test
 
 VENV := .venv
 BIN := $(VENV)/bin
+# scripts/setup.sh resolves the jars into this checkout's .jars/; every target runs with them.
+export FINANCELAKE_JARS_DIR ?= $(CURDIR)/.jars
 
 setup:
 	scripts/setup.sh
@@ -10,8 +12,9 @@ setup:
 setup-dev:
 	scripts/setup.sh --dev
 
+# Flags for the demo: make demo ARGS="--kafka-port 19092 --port 8600"
 demo: setup
-	$(BIN)/financelake demo
+	$(BIN)/financelake demo $(ARGS)
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench scripts docker
@@ -38,6 +41,16 @@ docker-test: setup-dev
 	@start=$$(date +%s); \
 	$(BIN)/pytest -q -s -m docker tests/docker; status=$$?; \
 	echo "make docker-test: $$(( $$(date +%s) - start )) s wall time"; exit $$status
+
+# The installed product: wheel -> fresh venv -> financelake setup -> run (slow; not in `make test`)
+wheel-test: setup-dev
+	$(BIN)/pytest -q -m wheel tests/wheel
+
+# Re-lock: the newest versions within pyproject.toml's ranges become the tested set (then
+# run `make test` before committing constraints.txt).
+constraints: setup-dev
+	$(BIN)/pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(BIN)/pip freeze --exclude-editable | grep -v '^financelake' > constraints.txt
 
 bench: setup-dev
 	$(BIN)/python -m bench.run

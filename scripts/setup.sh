@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent set-up, shared by `make`, CI and the Docker image:
-#   1. a virtual environment with the package (and, with --dev, the test tools) installed;
-#   2. the JVM jars listed in jvm/pom.xml, resolved from Maven Central into .jars/.
+#   1. a virtual environment with the package (and, with --dev, the test tools and every extra)
+#      installed, at the tested versions of constraints.txt;
+#   2. the JVM jars listed in src/financelake/jvm/pom.xml, resolved from Maven Central by
+#      `financelake setup` into FINANCELAKE_JARS_DIR, by default this checkout's .jars/ (where
+#      the Makefile, the tests and the Docker image look).
 # Each step is skipped when the stamp of its inputs is unchanged, so a second run does no
 # network work. Usage: scripts/setup.sh [--dev] [--no-venv]
 set -euo pipefail
@@ -28,28 +31,20 @@ fi
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
 # 1. Python package ---------------------------------------------------------------------
-extras=""; [ "$DEV" = 1 ] && extras="[dev]"
-want="$(stamp pyproject.toml)$extras"
+# The demo needs the dashboard; --dev adds the test tools and every extra.
+extras="[dashboard]"; [ "$DEV" = 1 ] && extras="[dev]"
+inputs="$(stamp pyproject.toml constraints.txt)"
+want="$inputs$extras"
 have_file=.venv/.financelake-installed; [ "$VENV" = 1 ] || have_file=/tmp/.financelake-installed
-if [ "$(cat "$have_file" 2>/dev/null)" != "$want" ] && ! { [ "$DEV" = 0 ] && grep -q "^${want}\[dev\]$" "$have_file" 2>/dev/null; }; then
+have="$(cat "$have_file" 2>/dev/null || true)"
+if [ "$have" != "$want" ] && ! { [ "$DEV" = 0 ] && [ "$have" = "$inputs[dev]" ]; }; then
   echo "setup: installing the Python package$extras"
   "$PY" -m pip install --quiet --upgrade pip
-  "$PY" -m pip install --quiet -e ".$extras"
+  "$PY" -m pip install --quiet --constraint constraints.txt -e ".$extras"
   echo "$want" > "$have_file"
 else
   echo "setup: Python package up to date"
 fi
 
-# 2. JVM jars -----------------------------------------------------------------------------
-want="$(stamp jvm/pom.xml scripts/prune_jars.py)"
-if [ "$(cat .jars/.stamp 2>/dev/null)" != "$want" ]; then
-  echo "setup: resolving JVM jars from Maven Central (jvm/pom.xml)"
-  rm -rf .jars
-  for profile in spark kafka; do
-    mvn --quiet --batch-mode -f jvm/pom.xml -P"$profile" dependency:copy-dependencies
-  done
-  "$PY" scripts/prune_jars.py .jars/spark
-  echo "$want" > .jars/.stamp
-else
-  echo "setup: JVM jars up to date"
-fi
+# 2. JVM jars (stamped by `financelake setup` itself) ------------------------------------
+FINANCELAKE_JARS_DIR="${FINANCELAKE_JARS_DIR:-$PWD/.jars}" "$PY" -m financelake setup

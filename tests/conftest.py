@@ -16,6 +16,8 @@ from financelake.spark import build_spark
 # Spark must not inherit a user's FINANCELAKE_* environment in tests.
 for _name in [name for name in os.environ if name.startswith("FINANCELAKE_")]:
     del os.environ[_name]
+# The jars `make setup` resolved into this checkout, for Settings() here and in child processes.
+os.environ["FINANCELAKE_JARS_DIR"] = str(REPO_ROOT / ".jars")
 
 
 @pytest.fixture(scope="session")

@@ -5,36 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from financelake.config import Settings
-from financelake.errors import FinanceLakeError
+from financelake.config import CONFIG_ENV, Settings, setting_origins
+from financelake.errors import FinanceLakeError, SetupError
+from financelake.flags import add_log_flags, add_setting_flags, setting_flags
+from financelake.logs import configure_logging
 
 log = logging.getLogger("financelake")
-
-# CLI flag destination -> Settings field, for the flags that override settings.
-_SETTING_FLAGS = {
-    "lake_root": "lake_root",
-    "bootstrap_servers": "bootstrap_servers",
-    "topic": "topic",
-    "partitions": "topic_partitions",
-    "master": "spark_master",
-    "bar_interval": "bar_interval",
-    "watermark": "watermark_delay",
-    "trigger_interval": "trigger_interval",
-    "gold_trigger_interval": "gold_trigger_interval",
-    "max_offsets_per_trigger": "max_offsets_per_trigger",
-    "train_interval": "train_interval_s",
-    "security_protocol": "security_protocol",
-    "sasl_mechanism": "sasl_mechanism",
-    "sasl_username": "sasl_username",
-    "kafka_data_dir": "kafka_data_dir",
-    "seed": "seed",
-}
 
 
 def _common(parser: argparse.ArgumentParser, *, spark: bool = False) -> None:
@@ -58,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="financelake",
         description="Streaming lakehouse for market data: Kafka -> Spark -> Delta Lake.",
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('financelake')}")
+    _config_flag(parser)
+    add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     kafka = commands.add_parser("kafka", help="the embedded single-node Kafka broker")
@@ -133,35 +121,73 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="broker + simulated market + pipeline + dashboard")
     _common(demo)
     demo.add_argument("--port", type=int, default=8501, help="dashboard port")
+    demo.add_argument(
+        "--kafka-port",
+        type=int,
+        help="port of the embedded Kafka broker (controller: +1); sets --bootstrap-servers",
+    )
     demo.add_argument("--rate", type=float, default=200.0, help="ticks per second")
     demo.add_argument("--train-interval", type=float, default=20.0)
+
+    sql = commands.add_parser("sql", help="query the lake's tables with SQL (no JVM)")
+    sql.add_argument("query", help="one SQL statement; tables go by their names, e.g. gold")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _common(sql)
+
+    config = commands.add_parser("config", help="the effective settings")
+    config_actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = config_actions.add_parser("show", help="each setting, its value and where it came from")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    # No options of its own: it takes --jars-dir (FINANCELAKE_JARS_DIR) like every command.
+    commands.add_parser("setup", help="resolve the JVM jars with Maven into --jars-dir")
+
+    for leaf in (*kafka_actions.choices.values(), *commands.choices.values(), show):
+        if leaf not in (kafka, config):
+            _config_flag(leaf)
+            add_setting_flags(leaf)
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from FINANCELAKE_* variables, overridden by the flags that were given."""
-    given = {
-        field: getattr(args, flag)
-        for flag, field in _SETTING_FLAGS.items()
-        if getattr(args, flag, None) is not None
-    }
-    return Settings(**given)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="PATH",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"TOML file of settings (also {CONFIG_ENV}); keys are the setting names",
     )
-    for noisy in ("py4j", "streamlit"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the flags given, FINANCELAKE_* variables, then the --config file."""
+    return Settings(**_flags_of(args))
+
+
+def _flags_of(args: argparse.Namespace) -> dict[str, Any]:
+    given = setting_flags(args)
+    if getattr(args, "kafka_port", None) is not None:
+        if "bootstrap_servers" in given:
+            raise FinanceLakeError("give --kafka-port or --bootstrap-servers, not both")
+        given["bootstrap_servers"] = f"127.0.0.1:{args.kafka_port}"
+    return given
+
+
+def _use_config_flag(args: argparse.Namespace) -> None:
+    # Through the variable, so that Settings() anywhere in this process and in the demo's child
+    # processes reads the same file.
+    if hasattr(args, "config_file"):
+        os.environ[CONFIG_ENV] = str(args.config_file.expanduser().resolve())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
     try:
+        _use_config_flag(args)
         settings = settings_from(args)
+        configure_logging(settings.log_level, settings.log_format)
         handler = _COMMANDS[args.command]
         return handler(args, settings)
     except ValidationError as exc:
@@ -245,7 +271,16 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _require_extra(module: str, extra: str) -> None:
+    if find_spec(module) is None:
+        raise SetupError(
+            f"this command needs the `{extra}` extra, which is not installed: "
+            f"pip install 'financelake[{extra}]'"
+        )
+
+
 def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    _require_extra("streamlit", "dashboard")
     from financelake.dashboard.launch import serve
 
     exit_code: int = serve(settings, host=args.host, port=args.port)
@@ -253,12 +288,41 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    _require_extra("streamlit", "dashboard")  # before it starts a broker and a pipeline
     from financelake.demo import run_demo
 
     exit_code: int = run_demo(
         settings, dashboard_port=args.port, rate=args.rate, train_interval_s=args.train_interval
     )
     return exit_code
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.sql import query_lake, render
+
+    print(render(query_lake(settings, args.query), args.format))
+    return 0
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    values = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    origins = setting_origins(_flags_of(args))
+    if args.json:
+        report = {name: {"value": values[name], "from": origins[name]} for name in values}
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"settings file: {os.environ.get(CONFIG_ENV) or '(none)'}")
+    width = max(map(len, values))
+    for name, value in values.items():
+        print(f"{name:<{width}}  {origins[name]:<7}  {json.dumps(value)}")
+    return 0
+
+
+def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.jars import resolve_jars
+
+    print(resolve_jars(settings.jars_dir))
+    return 0
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
@@ -269,10 +333,14 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "status": _status,
     "dashboard": _dashboard,
     "demo": _demo,
+    "sql": _sql,
+    "config": _config,
+    "setup": _setup,
 }
 
 
 def parse_only(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     """Parse a command line and build its Settings without running it (for compose checks)."""
     args = build_parser().parse_args(argv)
+    _use_config_flag(args)
     return args, settings_from(args)

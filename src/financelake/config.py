@@ -2,17 +2,30 @@
 
 Every path, topic, interval and hyper-parameter lives here. Values come from, in order of
 precedence: CLI flags (passed as keyword arguments), environment variables `FINANCELAKE_<NAME>`,
-then the defaults below. Table and checkpoint locations are derived from `lake_root`.
+the TOML file named by `FINANCELAKE_CONFIG` (or `--config`), then the defaults below. Table and
+checkpoint locations are derived from `lake_root`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from financelake.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +50,38 @@ _UNITS = {
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
 
 
+# The variable naming the TOML settings file. The CLI's --config sets it too, so the child
+# processes of `demo` read the same file.
+CONFIG_ENV = "FINANCELAKE_CONFIG"
+
+SettingOrigin = Literal["flag", "env", "file", "default"]
+
+
+def config_file() -> Path | None:
+    """The TOML settings file named by FINANCELAKE_CONFIG, if any; a named file must exist."""
+    name = os.environ.get(CONFIG_ENV)
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    if not path.is_file():
+        # pydantic-settings skips a missing file silently; a typo must not fall back to defaults.
+        raise ConfigError(f"settings file {path} ({CONFIG_ENV} or --config) does not exist")
+    return path
+
+
+def _file_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
+    path = config_file()
+    try:
+        return TomlConfigSettingsSource(settings_cls, path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+
+
+def default_jars_dir() -> Path:
+    """Where `financelake setup` puts the JVM jars: the user's cache folder (XDG on Linux)."""
+    return platformdirs.user_cache_path("financelake") / "jars"
+
+
 def interval_seconds(text: str) -> int:
     """Seconds in an interval such as '1 minute' or '30 seconds' (the subset Spark and we share)."""
     match = _INTERVAL.match(text)
@@ -54,7 +99,7 @@ class Settings(BaseSettings):
 
     # Where things live
     lake_root: str = "./lake"
-    jars_dir: Path = REPO_ROOT / ".jars"
+    jars_dir: Path = Field(default_factory=default_jars_dir)
     kafka_data_dir: Path = Path("./.financelake/kafka")
 
     # Kafka
@@ -104,6 +149,23 @@ class Settings(BaseSettings):
     rl_episodes: int = Field(default=5, ge=1)
     seed: int = 7
 
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (keyword arguments) > FINANCELAKE_* > the TOML file > defaults. No .env file or
+        # secrets folder: one file format, read by pydantic-settings itself.
+        return init_settings, env_settings, _file_source(settings_cls)
+
     @field_validator("bar_interval", "watermark_delay", "trigger_interval", "gold_trigger_interval")
     @classmethod
     def _valid_interval(cls, value: str) -> str:
@@ -145,3 +207,20 @@ class Settings(BaseSettings):
     @property
     def is_local_lake(self) -> bool:
         return self.lake_root.startswith("/")
+
+
+def setting_origins(flags: Mapping[str, Any]) -> dict[str, SettingOrigin]:
+    """Where each setting's effective value comes from, by the precedence Settings applies."""
+    from_env = EnvSettingsSource(Settings)()
+    from_file = _file_source(Settings)()
+    origins: dict[str, SettingOrigin] = {}
+    for name in Settings.model_fields:
+        if name in flags:
+            origins[name] = "flag"
+        elif name in from_env:
+            origins[name] = "env"
+        elif name in from_file:
+            origins[name] = "file"
+        else:
+            origins[name] = "default"
+    return origins

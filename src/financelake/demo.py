@@ -22,7 +22,12 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from financelake.config import Settings
-from financelake.errors import FinanceLakeError, KafkaUnavailableError
+from financelake.errors import (
+    BrokerError,
+    FinanceLakeError,
+    KafkaUnavailableError,
+    PortInUseError,
+)
 from financelake.kafka.broker import EmbeddedBroker
 from financelake.kafka.client import describe_cluster, ensure_topic
 
@@ -116,7 +121,14 @@ def _ensure_broker(settings: Settings) -> tuple[EmbeddedBroker, bool]:
         if host not in ("localhost", "127.0.0.1"):
             raise
     print(f"starting the embedded Kafka broker at {broker.address} ...", flush=True)
-    broker.start()
+    try:
+        broker.start()
+    except PortInUseError as exc:
+        raise BrokerError(
+            f"port {exc.port} on 127.0.0.1 is already in use, and not by a Kafka broker the demo "
+            "can use; stop what holds it or choose another with `demo --kafka-port PORT` "
+            "(the controller uses PORT + 1)"
+        ) from exc
     return broker, True
 
 

@@ -6,11 +6,23 @@ class FinanceLakeError(Exception):
 
 
 class SetupError(FinanceLakeError):
-    """Something `make setup` provides is missing (the venv, the JVM jars)."""
+    """Something set-up provides is missing (the JVM jars, Maven to resolve them)."""
+
+
+class ConfigError(FinanceLakeError):
+    """The settings file is missing or is not valid TOML."""
 
 
 class BrokerError(FinanceLakeError):
     """The embedded Kafka broker could not be started, reached or stopped."""
+
+
+class PortInUseError(BrokerError):
+    """A port the embedded broker needs is taken; `port` lets a caller name its own flag."""
+
+    def __init__(self, message: str, port: int) -> None:
+        super().__init__(message)
+        self.port = port
 
 
 class KafkaUnavailableError(FinanceLakeError):

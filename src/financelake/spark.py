@@ -26,8 +26,9 @@ def spark_jars(jars_dir: Path) -> list[str]:
     jars = sorted(str(path) for path in folder.glob("*.jar"))
     if not any("delta-spark" in jar for jar in jars) or not any("sql-kafka" in jar for jar in jars):
         raise SetupError(
-            f"Spark's Delta and Kafka jars are missing from {folder}. "
-            "Run `make setup` (it resolves them from Maven Central once) and try again."
+            f"Spark's Delta and Kafka jars are missing from {folder}. Run `financelake setup` "
+            "(it resolves them from Maven Central once into FINANCELAKE_JARS_DIR; `make setup` "
+            "in a clone) and try again."
         )
     return jars
 

@@ -22,7 +22,7 @@ import psutil
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from financelake.errors import BrokerError, SetupError
+from financelake.errors import BrokerError, PortInUseError, SetupError
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,8 @@ class EmbeddedBroker:
         folder = self.jars_dir / "kafka"
         if not any(folder.glob("kafka_2.13-*.jar")):
             raise SetupError(
-                f"the Kafka broker jars are missing from {folder}. Run `make setup` and try again."
+                f"the Kafka broker jars are missing from {folder}. Run `financelake setup` "
+                "(`make setup` in a clone) and try again."
             )
         return f"{folder}/*"
 
@@ -325,9 +326,10 @@ def _require_free_port(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise BrokerError(
+            raise PortInUseError(
                 f"port {port} on 127.0.0.1 is already in use; stop what holds it or choose "
-                "another with --port (the controller uses --port + 1)"
+                "another with --port (the controller uses --port + 1)",
+                port,
             ) from exc
 
 
