@@ -23,6 +23,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
+from financelake.lake.catalog import INGEST_QUERY as QUERY
 from financelake.spark import INGEST_POOL, use_pool
 from financelake.streams.event_times import EventTimes, Span
 from financelake.streams.sinks import Lake
@@ -38,7 +39,6 @@ from financelake.transforms.silver import (
 )
 
 log = logging.getLogger(__name__)
-QUERY = "ingest"
 ROWS_PER_FILE = 500_000  # few, well-filled files per commit
 
 
