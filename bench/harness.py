@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from financelake.config import REPO_ROOT, Settings
+from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.kafka.client import ensure_topic
 
@@ -159,15 +160,10 @@ def settings(broker: Broker, topic: str, lake_root: Path | None = None) -> Setti
 
 
 def child_env(config: Settings, workspace: Workspace) -> dict[str, str]:
-    """Environment for a `financelake` child: the same broker, topic and lake as `config`."""
-    return {
-        **os.environ,
-        "FINANCELAKE_BOOTSTRAP_SERVERS": config.bootstrap_servers,
-        "FINANCELAKE_TOPIC": config.topic,
-        "FINANCELAKE_LAKE_ROOT": config.lake_root,
-        "FINANCELAKE_KAFKA_DATA_DIR": str(workspace.path("kafka")),
-        "PYTHONUNBUFFERED": "1",
-    }
+    """Environment for a `financelake` child: every setting of `config` (its broker, topic and
+    lake), the workspace's broker data, unbuffered output."""
+    own = config.model_copy(update={"kafka_data_dir": workspace.path("kafka")})
+    return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
 
 
 def financelake(*args: str) -> list[str]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from financelake.config import Settings
+from financelake.config import TABLES, Settings
+from financelake.environment import settings_env
 from financelake.errors import FinanceLakeError, KafkaUnavailableError
 from financelake.kafka.broker import EmbeddedBroker
 from financelake.kafka.client import describe_cluster, ensure_topic
@@ -49,12 +50,7 @@ def run_demo(
     broker, started_broker = _ensure_broker(settings)
     logs = Path(settings.kafka_data_dir).resolve().parent / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "FINANCELAKE_LAKE_ROOT": settings.lake_root,
-        "FINANCELAKE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "FINANCELAKE_TOPIC": settings.topic,
-    }
+    env = settings_env(settings)  # every setting, credentials included, reaches the children
     ensure_topic(settings)  # before the children: the pipeline's preflight requires it
     start = _market_start(settings)
     commands = {
@@ -77,7 +73,7 @@ def run_demo(
         print(
             f"FinanceLake demo is running.\n"
             f"  dashboard : http://127.0.0.1:{dashboard_port}\n"
-            f"  tables    : {settings.lake_root}/{{bronze,silver,quarantine,gold,gold_ml,...}}\n"
+            f"  tables    : {settings.lake_root}/{{{','.join(TABLES)}}}\n"
             f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
             f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"
             f"  status    : financelake status --lake-root {settings.lake_root}\n"
