@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import cycles, demo, latency, report, throughput
+from bench import cycles, demo, latency, machine, report, throughput
 from bench.harness import RESULTS_DIR, Broker, Workspace
 
 log = logging.getLogger("bench")
@@ -371,7 +371,7 @@ def render(path: Path) -> int:
     results = json.loads(path.read_text())
     rows = report.summary_rows(results, tuple(results["meta"]["plan"]["only"]))
     report.write_html(results, rows, RESULTS_DIR / "latest.html")
-    for note in report.caveats(results["meta"]):
+    for note in machine.caveats(results["meta"]):
         print(f"Note: {note}")
     print(report.markdown(rows))
     return 0
@@ -421,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": plan.mode,
         "plan": asdict(plan),
         "argv": sys.argv[1:] if argv is None else argv,
-        "machine": report.machine(),
-        "load_average_start": report.load_average(),
+        "machine": machine.machine(),
+        "load_average_start": machine.load_average(),
         "workspace": str(workspace.root),
     }
     log.info(
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = bench.results if bench else {}
     meta |= {
         "duration_s": time.monotonic() - started,
-        "load_average_end": report.load_average(),
+        "load_average_end": machine.load_average(),
         "interrupted": interrupted,
     }
     ordered = {"meta": meta, **{k: results[k] for k in (*BENCHMARKS, "fills") if k in results}}
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['machine']['cores_logical']} cores, {meta['machine']['memory_gb']} GB; "
         f"load average {meta['load_average_start']} at start, {meta['load_average_end']} at end"
     )
-    for note in report.caveats(meta):
+    for note in machine.caveats(meta):
         print(f"Note: {note}")
     print()
     print(table)

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from financelake.config import Settings
 
-ENV_PREFIX = "FINANCELAKE_"
+ENV_PREFIX = str(Settings.model_config.get("env_prefix", ""))
 
 
 def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
