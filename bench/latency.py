@@ -45,6 +45,7 @@ from bench.memory import RssSampler
 from financelake.config import Settings
 from financelake.lake.catalog import INGEST_QUERY, STREAMED_TABLES
 from financelake.lake.progress import read_progress
+from financelake.lake.values import as_utc
 from financelake.market.publisher import produce
 from financelake.market.simulator import DEFAULT_SYMBOLS
 from financelake.service import SHUTDOWN_BUDGET_S
@@ -237,7 +238,7 @@ def analyse(
 
 
 def _epoch_us(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    return int(as_utc(moment).timestamp() * 1_000_000)
 
 
 def _as_us(column: pd.Series) -> npt.NDArray[np.int64]:
