@@ -42,8 +42,8 @@ from bench.harness import (
     wait_for,
 )
 from bench.memory import RssSampler
+from financelake.catalog import INGEST_QUERY, STREAMED_TABLES
 from financelake.config import Settings
-from financelake.lake.catalog import INGEST_QUERY, STREAMED_TABLES
 from financelake.lake.progress import read_progress
 from financelake.lake.values import as_utc
 from financelake.market.publisher import produce

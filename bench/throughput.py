@@ -29,9 +29,9 @@ from bench.harness import (
     tail,
 )
 from bench.memory import RssSampler
+from financelake.catalog import STREAM_QUERIES
 from financelake.config import REPO_ROOT, TABLES
 from financelake.kafka.client import confluent_config
-from financelake.lake.catalog import STREAM_QUERIES
 from financelake.lake.progress import read_history, read_progress
 
 log = logging.getLogger("bench")

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from financelake.catalog import table
 from financelake.config import Settings
-from financelake.lake.catalog import table
 from financelake.market.simulator import DEFAULT_SYMBOLS
 from financelake.spark import build_spark
 

@@ -15,12 +15,12 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from financelake.lake.catalog import TABLE_NAMES, table
+from financelake.catalog import TABLE_NAMES, table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = TABLE_NAMES
-"""The lake's table names, from the catalog (`financelake.lake.catalog`)."""
+"""The lake's table names, from the catalog (`financelake.catalog`)."""
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
 _UNITS = {

@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 import pyarrow.compute as pc
 from plotly.subplots import make_subplots
 
+from financelake.catalog import STREAM_QUERIES
 from financelake.config import Settings
-from financelake.lake.catalog import STREAM_QUERIES
 from financelake.lake.progress import read_history
 from financelake.lake.read import read_frame, read_table
 

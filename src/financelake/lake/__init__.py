@@ -1,2 +1,2 @@
-"""The lake as data: which tables exist (`catalog`), and how to read them without a JVM (`read`,
-`progress`, `checkpoints`, `kafka_offsets`)."""
+"""Reading the lake without a JVM: Delta tables (`read`), the streaming progress files
+(`progress`), query checkpoints (`checkpoints`) and the topic's watermarks (`kafka_offsets`)."""

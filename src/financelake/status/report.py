@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from financelake.catalog import STREAM_QUERIES
 from financelake.config import TABLES, Settings
-from financelake.lake.catalog import STREAM_QUERIES
 from financelake.lake.kafka_offsets import KAFKA_TIMEOUT_S, TopicOffsets, topic_offsets
 from financelake.lake.read import (
     TableSummary,

@@ -13,8 +13,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.catalog import GOLD_QUERY as QUERY
 from financelake.config import Settings
-from financelake.lake.catalog import GOLD_QUERY as QUERY
 from financelake.spark import GOLD_POOL, use_pool
 from financelake.streams.sinks import Lake
 from financelake.transforms.gold import aggregate_bars

@@ -21,9 +21,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.catalog import INGEST_QUERY as QUERY
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
-from financelake.lake.catalog import INGEST_QUERY as QUERY
 from financelake.spark import INGEST_POOL, use_pool
 from financelake.streams.event_times import EventTimes, Span
 from financelake.streams.sinks import Lake

@@ -10,8 +10,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from financelake.catalog import STREAMED_TABLES, WriteMode, delta_properties, table
 from financelake.config import Settings
-from financelake.lake.catalog import STREAMED_TABLES, WriteMode, delta_properties, table
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from financelake import schemas
+from financelake.catalog import CATALOG, STREAMED_TABLES, WriteMode, table
 from financelake.config import TABLES, Settings, local_path
-from financelake.lake.catalog import CATALOG, STREAMED_TABLES, WriteMode, table
 
 
 def test_every_table_is_declared_once_with_its_schema_and_how_it_is_written() -> None:

@@ -75,9 +75,7 @@ CATALOG: dict[str, Table] = {
     for table in (
         _streamed("bronze", schemas.BRONZE, "every message as received, parsed where possible"),
         _streamed("silver", schemas.SILVER, "valid ticks, once each, with derived columns"),
-        _streamed(
-            "quarantine", schemas.QUARANTINE, "rejected messages, each with the reason why"
-        ),
+        _streamed("quarantine", schemas.QUARANTINE, "rejected messages, each with the reason why"),
         Table(
             "gold",
             schemas.GOLD,
