@@ -76,7 +76,7 @@ def check_http(url: str) -> str:
 
 def check_progress(lake_root: str, max_age_s: float = PROGRESS_MAX_AGE_S) -> str:
     """The newest progress file of the pipeline's streams is younger than `max_age_s`."""
-    folder = Path(lake_root) / "_status" / "streams"  # see financelake.lake.progress
+    folder = Path(lake_root) / "_status" / "streams"  # see financelake.streams.progress
     files = list(folder.glob("*.json"))
     if not files:
         raise Unhealthy(f"no stream has reported progress in {folder} yet")
