@@ -43,6 +43,31 @@ DESCRIPTIONS = {
 }
 
 
+# Sizes of a default run, and of --quick (a smoke run of every benchmark).
+_DEFAULT: dict[str, Any] = {
+    "ticks": 1_000_000,
+    "smallest_divisor": 10,  # S: the small topic is ticks / this, at least `smallest`
+    "smallest": 10_000,
+    "window_s": 45.0,
+    "warmup_s": 5.0,
+    "history_ticks": 40_000,
+    "train_interval_s": 10.0,
+    "training_bars": (10_000, 100_000),
+    "demo_s": 60.0,
+}
+_QUICK: dict[str, Any] = {
+    "ticks": 50_000,
+    "smallest_divisor": 5,
+    "smallest": 5_000,
+    "window_s": 15.0,
+    "warmup_s": 3.0,
+    "history_ticks": 10_000,
+    "train_interval_s": 5.0,
+    "training_bars": (2_000, 10_000),
+    "demo_s": 25.0,
+}
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to run, and how big: the defaults, or --quick for a smoke run of every benchmark."""
@@ -63,41 +88,25 @@ class Plan:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
-        only = tuple(BENCHMARKS if not args.only else _ids(args.only))
-        if args.quick:
-            ticks = args.ticks or 50_000
-            plan = cls(
-                mode="quick",
-                only=only,
-                ticks=ticks,
-                scaling=tuple(sorted({max(ticks // 5, 5_000), ticks})),
-                loads=args.loads or (1_000.0, 10_000.0),
-                window_s=args.window or 15.0,
-                warmup_s=3.0,
-                history_ticks=10_000,
-                train_interval_s=5.0,
-                training_bars=(2_000, 10_000),
-                demo_s=25.0,
-                keep=args.keep,
-            )
-        else:
-            ticks = args.ticks or 1_000_000
-            sizes = {max(ticks // 10, 10_000), ticks} | ({ticks * 5} if args.full else set())
-            plan = cls(
-                mode="full" if args.full else "default",
-                only=only,
-                ticks=ticks,
-                scaling=tuple(sorted(sizes)),
-                loads=args.loads or (1_000.0, 10_000.0),
-                window_s=args.window or 45.0,
-                warmup_s=5.0,
-                history_ticks=40_000,
-                train_interval_s=10.0,
-                training_bars=(10_000, 100_000),
-                demo_s=60.0,
-                keep=args.keep,
-            )
-        return plan
+        size = _QUICK if args.quick else _DEFAULT
+        ticks = args.ticks or size["ticks"]
+        sizes = {max(ticks // size["smallest_divisor"], size["smallest"]), ticks}
+        if args.full and not args.quick:
+            sizes.add(ticks * 5)
+        return cls(
+            mode="quick" if args.quick else "full" if args.full else "default",
+            only=tuple(BENCHMARKS if not args.only else _ids(args.only)),
+            ticks=ticks,
+            scaling=tuple(sorted(sizes)),
+            loads=args.loads or (1_000.0, 10_000.0),
+            window_s=args.window or size["window_s"],
+            warmup_s=size["warmup_s"],
+            history_ticks=size["history_ticks"],
+            train_interval_s=size["train_interval_s"],
+            training_bars=size["training_bars"],
+            demo_s=size["demo_s"],
+            keep=args.keep,
+        )
 
     def wants(self, *ids: str) -> bool:
         return any(i in self.only for i in ids)
