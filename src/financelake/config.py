@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_lake_root(cls, value: str) -> str:
         # A remote URI (s3a://, abfss://) is kept; a local path or file: URI becomes a plain
-        # absolute path, so Spark executors, delta-rs and Path() all agree on it.
+        # absolute path, so Spark executors, delta-rs and Path() all agree on it (spark.py sets
+        # no other default file system, so Spark reads a plain path as file:).
         local = local_path(value)
         if local is None:
             return value.rstrip("/")
