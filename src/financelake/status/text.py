@@ -37,6 +37,20 @@ def _money(value: Any) -> str:
     return "-" if figure is None else f"{figure:,.2f}"
 
 
+def _results_section(
+    lines: list[str], title: str, section: Mapping[str, Any], content: str, empty: str
+) -> bool:
+    """Start a section of model results; whether it has `content` to show (else it says why)."""
+    lines += ["", title]
+    if section.get("error"):
+        lines.append(f"  unreadable: {section['error']}")
+        return False
+    if not section.get(content):
+        lines.append(f"  {empty}")
+        return False
+    return True
+
+
 def render_status(report: StatusReport | Mapping[str, Any]) -> str:
     """A readable plain-text version of the report (typed, or its JSON form)."""
     report = as_json(report)
@@ -95,12 +109,7 @@ def render_status(report: StatusReport | Mapping[str, Any]) -> str:
         lines.append(f"  {query:<7} " + "; ".join(parts) + f"  [from {stream['source']}]")
 
     models = report.get("models", {})
-    lines += ["", "Classifier"]
-    if models.get("error"):
-        lines.append(f"  unreadable: {models['error']}")
-    elif not models.get("runs"):
-        lines.append("  no training run yet")
-    else:
+    if _results_section(lines, "Classifier", models, "runs", "no training run yet"):
         latest = models.get("latest") or {}
         lines.append(
             f"  runs: {models['runs']}; latest {latest.get('run_id')} at "
@@ -116,12 +125,7 @@ def render_status(report: StatusReport | Mapping[str, Any]) -> str:
             lines.append("  no successful run with an AUC yet")
 
     trader = report.get("trader", {})
-    lines += ["", "Trader"]
-    if trader.get("error"):
-        lines.append(f"  unreadable: {trader['error']}")
-    elif not trader.get("symbols"):
-        lines.append("  no trader run yet")
-    else:
+    if _results_section(lines, "Trader", trader, "symbols", "no trader run yet"):
         lines.append(
             f"  run {trader.get('run_id')} at {_when(trader.get('trained_at'))} "
             f"(capital {_money(trader.get('initial_capital'))} per symbol)"
