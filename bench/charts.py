@@ -9,7 +9,7 @@ from typing import Any, TypeGuard
 
 import plotly.graph_objects as go
 
-from bench.report import TARGET_P, TARGET_RSS_MB, TARGET_SILVER_P95_S
+from bench.targets import TARGET_P, TARGET_RSS_MB, TARGET_SILVER_P95_S
 
 
 def _ok(part: object) -> TypeGuard[dict[str, Any]]:

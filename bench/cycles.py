@@ -9,12 +9,9 @@ the classifier, backtest the trader, write the four result tables).
 from __future__ import annotations
 
 import importlib.util
-import json
-import sys
-import time
 from typing import Any
 
-from bench.harness import Broker, Workspace, child_env, settings, tail
+from bench.harness import Broker, Workspace, run_worker, settings
 
 WARM_UP_BARS = 1_000
 
@@ -33,20 +30,10 @@ def training_available() -> str | None:
 def training_cycles(workspace: Workspace, broker: Broker, sizes: list[int]) -> dict[str, Any]:
     root = workspace.path("training")
     config = settings(broker, "unused", root / "lake")
-    log_path = workspace.log_file("training-cycles")
-    all_sizes = [WARM_UP_BARS, *sizes]
-    argv = [
-        sys.executable, "-m", "bench.worker", "train",
-        "--root", str(root), "--sizes", ",".join(str(s) for s in all_sizes),
-    ]  # fmt: skip
-    started = time.perf_counter()
-    child = workspace.spawn(argv, log_path, child_env(config, workspace))
-    code = child.wait()
-    wall = time.perf_counter() - started
-    lines = [x for x in log_path.read_text(errors="replace").splitlines() if x.startswith("{")]
-    if code != 0 or not lines:
-        raise RuntimeError(f"the training worker exited {code}; log {log_path}:\n{tail(log_path)}")
-    result: dict[str, Any] = json.loads(lines[-1])
+    sizes_arg = ",".join(str(s) for s in [WARM_UP_BARS, *sizes])
+    result, wall = run_worker(
+        workspace, "training-cycles", config, "train", "--root", str(root), "--sizes", sizes_arg
+    )
     workspace.drop(root)
     if "skipped" in result:
         return result

@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from financelake.lake.read import table_summary
+
 
 @dataclass(frozen=True)
 class Commit:
@@ -89,7 +91,9 @@ def visible_rows(table: Path, columns: list[str], since_ms: int = 0) -> pd.DataF
 
 
 def latest_data_commit_ms(table: Path) -> int | None:
-    """Time of the newest commit that added data (not a compaction), None if there is none."""
+    """Time of the newest commit that added data (not a compaction), None if there is none.
+
+    Polled while waiting, so it reads the log from the newest entry back, not all of it."""
     entries = sorted(p for p in (table / "_delta_log").glob("*.json") if p.stem.isdigit())
     for entry in reversed(entries):
         timestamp = None
@@ -105,15 +109,9 @@ def latest_data_commit_ms(table: Path) -> int | None:
 
 
 def row_count(table: Path) -> int:
-    """Rows in the current snapshot, from the log's file statistics (no data read)."""
-    if not (table / "_delta_log").exists():
-        return 0
-    try:
-        actions = DeltaTable(str(table)).get_add_actions(flatten=True)
-    except Exception:  # the table is being created: nothing to count yet
-        return 0
-    counts = actions.column("num_records").to_pylist()
-    return int(sum(c or 0 for c in counts))
+    """Rows in the current snapshot, from the log's file statistics (no data read); 0 while
+    the table does not exist or cannot be read yet."""
+    return table_summary(str(table)).rows
 
 
 def file_stats(table: Path) -> dict[str, Any]:

@@ -7,9 +7,9 @@ an exception): child processes by their own process group, the broker by its dat
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -17,10 +17,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from financelake.config import REPO_ROOT, Settings
+from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.kafka.client import ensure_topic
 
@@ -28,7 +29,6 @@ log = logging.getLogger("bench")
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 PARTITIONS = 4  # the pipeline's default topic_partitions: "several partitions"
-_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
 @dataclass
@@ -159,15 +159,10 @@ def settings(broker: Broker, topic: str, lake_root: Path | None = None) -> Setti
 
 
 def child_env(config: Settings, workspace: Workspace) -> dict[str, str]:
-    """Environment for a `financelake` child: the same broker, topic and lake as `config`."""
-    return {
-        **os.environ,
-        "FINANCELAKE_BOOTSTRAP_SERVERS": config.bootstrap_servers,
-        "FINANCELAKE_TOPIC": config.topic,
-        "FINANCELAKE_LAKE_ROOT": config.lake_root,
-        "FINANCELAKE_KAFKA_DATA_DIR": str(workspace.path("kafka")),
-        "PYTHONUNBUFFERED": "1",
-    }
+    """Environment for a `financelake` child: every setting of `config` (its broker, topic and
+    lake), the workspace's broker data, unbuffered output."""
+    own = config.model_copy(update={"kafka_data_dir": workspace.path("kafka")})
+    return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
 
 
 def financelake(*args: str) -> list[str]:
@@ -179,36 +174,25 @@ def create_topic(config: Settings, topic: str) -> None:
     ensure_topic(config, topic, partitions=PARTITIONS)
 
 
-# Reading child logs -------------------------------------------------------------------------
-def log_time(line: str) -> float | None:
-    """Epoch seconds of a `financelake` log line (asctime, local time, ms), None if it has none."""
-    match = _LOG_TIME.match(line)
-    if not match:
-        return None
-    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+# Child results ------------------------------------------------------------------------------
+def run_worker(
+    workspace: Workspace, name: str, config: Settings, job: str, *args: str
+) -> tuple[dict[str, Any], float]:
+    """Run `python -m bench.worker JOB ARGS` to the end; (its JSON figures, wall seconds).
 
-
-def first_line(path: Path, needle: str) -> str | None:
-    """The first line of a log file containing `needle`."""
-    if not path.exists():
-        return None
-    with path.open(errors="replace") as text:
-        for line in text:
-            if needle in line:
-                return line
-    return None
-
-
-def last_line(path: Path, prefix: str) -> str | None:
-    """The last line of a log file that starts with `prefix`."""
-    if not path.exists():
-        return None
-    found = None
-    with path.open(errors="replace") as text:
-        for line in text:
-            if line.startswith(prefix):
-                found = line
-    return found
+    The figures come from the file the worker writes, never from its log.
+    """
+    out = workspace.path("results") / f"{name}.json"
+    out.unlink(missing_ok=True)
+    log_path = workspace.log_file(name)
+    argv = [sys.executable, "-m", "bench.worker", "--out", str(out), job, *args]
+    started = time.perf_counter()
+    code = workspace.spawn(argv, log_path, child_env(config, workspace)).wait()
+    wall = time.perf_counter() - started
+    if code != 0 or not out.exists():
+        raise RuntimeError(f"bench.worker {job} exited {code}; log {log_path}:\n{tail(log_path)}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result, wall
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -37,15 +37,18 @@ from bench.harness import (
     child_env,
     create_topic,
     financelake,
-    first_line,
-    last_line,
+    run_worker,
     settings,
-    tail,
     wait_for,
 )
 from bench.memory import RssSampler
+from financelake.catalog import INGEST_QUERY, STREAMED_TABLES
+from financelake.config import Settings
+from financelake.lake.progress import read_progress
+from financelake.lake.values import as_utc
 from financelake.market.publisher import produce
 from financelake.market.simulator import DEFAULT_SYMBOLS
+from financelake.service import SHUTDOWN_BUDGET_S
 
 log = logging.getLogger("bench")
 
@@ -83,8 +86,8 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
         sampler.watch(service.pid)
         try:
             started = time.monotonic()
-            wait_for(
-                lambda: first_line(log_path, "running: ") is not None,
+            wait_for(  # its first ingest batch, from the progress files it writes
+                lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
                 240,
                 "service start",
                 service,
@@ -108,7 +111,7 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
                 f"{spec.rate:,.0f}",
                 spec.window_s,
             )
-            live = _produce_live(workspace, config, spec, live_start, env)
+            live = _produce_live(workspace, config, spec, live_start)
             tail_s = wait_for(
                 lambda: _caught_up(lake, history + live["sent"]),
                 180,
@@ -133,11 +136,11 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
         "caught_up_after_producer_s": tail_s,
         "shutdown_s": stop_s,
         "service_exit_code": service.returncode,  # -9: it had to be killed
-        "shutdown_kind": _shutdown_kind(log_path, service.returncode),
+        "shutdown_kind": _shutdown_kind(stop_s, service.returncode),
         **analysis,
         "files": {
             table: deltalog.file_stats(lake / table)
-            for table in ("bronze", "silver", "quarantine", "gold")
+            for table in STREAMED_TABLES
             if (lake / table / "_delta_log").exists()
         },
         "memory": sampler.report(),
@@ -146,18 +149,19 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
     return result
 
 
-def _shutdown_kind(log_path: Path, code: int | None) -> str:
-    """How the service ended after SIGTERM, from its own log lines."""
+def _shutdown_kind(stop_s: float, code: int | None) -> str:
+    """How the service ended after SIGTERM, from its exit code and how long it took: its
+    watchdog ends a stop that outlasts the shutdown budget (exit code 0 either way)."""
     if code == -9:
         return "killed by the bench after 60 s"
-    if first_line(log_path, "streams stopped") is not None:
-        return "graceful (streams stopped)"
-    if first_line(log_path, "shutdown took longer than") is not None:
+    if code == 0 and stop_s < SHUTDOWN_BUDGET_S - 2:
+        return "graceful (within the shutdown budget)"
+    if code == 0:
         return "forced by its shutdown watchdog (no graceful stop)"
     return f"exit code {code}"
 
 
-def _produce_history(config: Any, ticks: int, live_start: datetime) -> int:
+def _produce_history(config: Settings, ticks: int, live_start: datetime) -> int:
     """Ticks in the market's past (ending before `live_start`), sent as fast as possible."""
     if ticks <= 0:
         return 0
@@ -173,30 +177,24 @@ def _produce_history(config: Any, ticks: int, live_start: datetime) -> int:
 
 
 def _produce_live(
-    workspace: Workspace, config: Any, spec: LoadSpec, start: datetime, env: dict[str, str]
+    workspace: Workspace, config: Settings, spec: LoadSpec, start: datetime
 ) -> dict[str, Any]:
     """`financelake produce --rate R` for the window, market time MARKET_SPEEDUP x wall time."""
     count = round(spec.rate * spec.window_s)
     tick_interval = MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / spec.rate
-    log_path = workspace.log_file(f"{spec.name}-producer")
-    argv = financelake(
-        "produce", "--count", str(count), "--rate", str(spec.rate),
+    report, wall = run_worker(
+        workspace, f"{spec.name}-producer", config, "produce",
+        "--count", str(count), "--rate", str(spec.rate),
         "--tick-interval", str(tick_interval), "--start", start.isoformat(),
     )  # fmt: skip
-    started = time.perf_counter()
-    child = workspace.spawn(argv, log_path, env)
-    code = child.wait(timeout=spec.window_s * 4 + 120)
-    wall = time.perf_counter() - started
-    line = last_line(log_path, "sent ") or ""
-    if code != 0 or not line:
-        raise RuntimeError(f"the paced producer exited {code}; log {log_path}:\n{tail(log_path)}")
-    sent = int(line.split()[1].replace(",", ""))
+    if not report["ok"]:
+        raise RuntimeError(f"the paced producer failed: {report}")
     return {
         "requested": count,
-        "sent": sent,
+        "sent": report["sent"],
         "tick_interval_s": tick_interval,
         "command_s": wall,
-        "report": line.strip(),
+        "report": report,
     }
 
 
@@ -240,7 +238,7 @@ def analyse(
 
 
 def _epoch_us(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    return int(as_utc(moment).timestamp() * 1_000_000)
 
 
 def _as_us(column: pd.Series) -> npt.NDArray[np.int64]:

@@ -1,136 +1,26 @@
-"""The results: machine facts, the summary table (each figure beside its target and the distance),
-the JSON files and the HTML charts."""
+"""The results: the summary table (each figure beside its target and the distance), the JSON
+files and the HTML page with the charts."""
 
 from __future__ import annotations
 
 import html
 import json
-import os
-import platform
-import re
-import subprocess
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from financelake.config import REPO_ROOT
-
-GB = 1024.0  # MB per GB
-
-# The issue's targets: (result key path, operator, target value).
-TARGET_P = 100_000.0  # ticks/s through every layer
-TARGET_P_B3 = 0.5
-TARGET_SILVER_P95_S = 3.0  # at 1,000 ticks/s
-TARGET_CYCLE_S = 15.0  # at 100,000 bars
-TARGET_CYCLE_BARS = 100_000
-TARGET_RSS_MB = 4 * GB
-
-
-# Machine -------------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    """Cores, memory, CPU, load and the versions of everything measured."""
-    memory = psutil.virtual_memory()
-    return {
-        "hostname": platform.node(),
-        "cpu": _cpu_model(),
-        "cores_logical": psutil.cpu_count(logical=True),
-        "cores_physical": psutil.cpu_count(logical=False),
-        "memory_gb": round(memory.total / 1024**3, 1),
-        "memory_available_gb": round(memory.available / 1024**3, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "java": _java_version(),
-        "versions": {
-            name: _version(name)
-            for name in (
-                "pyspark",
-                "delta-spark",
-                "deltalake",
-                "confluent-kafka",
-                "pyarrow",
-                "pandas",
-                "numpy",
-                "psutil",
-                "plotly",
-            )
-        }
-        | {"librdkafka": _librdkafka(), "kafka_broker": _kafka_version()},
-        "git": _git(),
-    }
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _java_version() -> str:
-    try:
-        done = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
-    except OSError:
-        return "not found"
-    return (done.stderr or done.stdout).splitlines()[0] if (done.stderr or done.stdout) else "?"
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def _librdkafka() -> str:
-    import confluent_kafka
-
-    return str(confluent_kafka.libversion()[0])
-
-
-def _kafka_version() -> str:
-    jars = sorted((REPO_ROOT / ".jars" / "kafka").glob("kafka_2.13-*.jar"))
-    match = re.search(r"kafka_2\.13-(.+)\.jar", jars[0].name) if jars else None
-    return match.group(1) if match else "unknown"
-
-
-def _git() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
-
-
-def caveats(meta: dict[str, Any]) -> list[str]:
-    """What a reader must know before comparing these figures with the targets."""
-    notes = []
-    if meta.get("mode") == "quick":
-        notes.append(
-            "quick mode: small topics and short windows, where fixed costs (JVM, query and table "
-            "start-up) dominate; not comparable with the targets"
-        )
-    cores = meta.get("machine", {}).get("cores_logical") or 0
-    loads = [*meta.get("load_average_start", []), *(meta.get("load_average_end") or [])]
-    if cores and loads and max(loads) > cores:
-        notes.append(
-            f"load average up to {max(loads):.1f} on {cores} cores: other work shared the "
-            "machine, so the figures measure contention too"
-        )
-    if meta.get("interrupted"):
-        notes.append("interrupted: only the benchmarks that finished are reported")
-    return notes
+from bench.charts import figures
+from bench.machine import caveats
+from bench.targets import (
+    GB,
+    TARGET_CYCLE_BARS,
+    TARGET_CYCLE_S,
+    TARGET_P,
+    TARGET_P_B3,
+    TARGET_RSS_MB,
+    TARGET_SILVER_P95_S,
+)
+from financelake.service import SHUTDOWN_BUDGET_S
 
 
 # Summary rows --------------------------------------------------------------------------------
@@ -357,12 +247,12 @@ def _latency_rows(lat: dict[str, Any] | None) -> list[Row]:
             )
         producer = run["producer"]
         rows.append(
-            Row("L", f"{rate} producer achieved", producer["report"].split("(")[-1].rstrip(")"))
+            Row("L", f"{rate} producer achieved", _ticks(producer["report"]["ticks_per_s"]))
         )
         rows.append(
             Row(
                 "L",
-                f"{rate} service stop after SIGTERM (its budget: 30 s)",
+                f"{rate} service stop after SIGTERM (its budget: {SHUTDOWN_BUDGET_S:.0f} s)",
                 _s(run["shutdown_s"]),
                 "",
                 run.get("shutdown_kind") or f"exit code {run.get('service_exit_code')}",
@@ -486,8 +376,6 @@ def write_json(results: dict[str, Any], folder: Path, stamp: str) -> Path:
 
 def write_html(results: dict[str, Any], rows: list[Row], path: Path) -> None:
     """One self-contained page (plotly.js inlined): the table and the charts."""
-    from bench.charts import figures
-
     parts = []
     for i, figure in enumerate(figures(results)):
         parts.append(figure.to_html(full_html=False, include_plotlyjs=(i == 0)))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import cycles, demo, latency, report, throughput
+from bench import cycles, demo, latency, machine, report, throughput
 from bench.harness import RESULTS_DIR, Broker, Workspace
 
 log = logging.getLogger("bench")
@@ -40,6 +40,31 @@ DESCRIPTIONS = {
     "T": "training cycle time; ingest latency during cycles",
     "M": "peak RSS during P and during the demo",
     "F": "files per commit and live files per table",
+}
+
+
+# Sizes of a default run, and of --quick (a smoke run of every benchmark).
+_DEFAULT: dict[str, Any] = {
+    "ticks": 1_000_000,
+    "smallest_divisor": 10,  # S: the small topic is ticks / this, at least `smallest`
+    "smallest": 10_000,
+    "window_s": 45.0,
+    "warmup_s": 5.0,
+    "history_ticks": 40_000,
+    "train_interval_s": 10.0,
+    "training_bars": (10_000, 100_000),
+    "demo_s": 60.0,
+}
+_QUICK: dict[str, Any] = {
+    "ticks": 50_000,
+    "smallest_divisor": 5,
+    "smallest": 5_000,
+    "window_s": 15.0,
+    "warmup_s": 3.0,
+    "history_ticks": 10_000,
+    "train_interval_s": 5.0,
+    "training_bars": (2_000, 10_000),
+    "demo_s": 25.0,
 }
 
 
@@ -63,41 +88,25 @@ class Plan:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
-        only = tuple(BENCHMARKS if not args.only else _ids(args.only))
-        if args.quick:
-            ticks = args.ticks or 50_000
-            plan = cls(
-                mode="quick",
-                only=only,
-                ticks=ticks,
-                scaling=tuple(sorted({max(ticks // 5, 5_000), ticks})),
-                loads=args.loads or (1_000.0, 10_000.0),
-                window_s=args.window or 15.0,
-                warmup_s=3.0,
-                history_ticks=10_000,
-                train_interval_s=5.0,
-                training_bars=(2_000, 10_000),
-                demo_s=25.0,
-                keep=args.keep,
-            )
-        else:
-            ticks = args.ticks or 1_000_000
-            sizes = {max(ticks // 10, 10_000), ticks} | ({ticks * 5} if args.full else set())
-            plan = cls(
-                mode="full" if args.full else "default",
-                only=only,
-                ticks=ticks,
-                scaling=tuple(sorted(sizes)),
-                loads=args.loads or (1_000.0, 10_000.0),
-                window_s=args.window or 45.0,
-                warmup_s=5.0,
-                history_ticks=40_000,
-                train_interval_s=10.0,
-                training_bars=(10_000, 100_000),
-                demo_s=60.0,
-                keep=args.keep,
-            )
-        return plan
+        size = _QUICK if args.quick else _DEFAULT
+        ticks = args.ticks or size["ticks"]
+        sizes = {max(ticks // size["smallest_divisor"], size["smallest"]), ticks}
+        if args.full and not args.quick:
+            sizes.add(ticks * 5)
+        return cls(
+            mode="quick" if args.quick else "full" if args.full else "default",
+            only=tuple(BENCHMARKS if not args.only else _ids(args.only)),
+            ticks=ticks,
+            scaling=tuple(sorted(sizes)),
+            loads=args.loads or (1_000.0, 10_000.0),
+            window_s=args.window or size["window_s"],
+            warmup_s=size["warmup_s"],
+            history_ticks=size["history_ticks"],
+            train_interval_s=size["train_interval_s"],
+            training_bars=size["training_bars"],
+            demo_s=size["demo_s"],
+            keep=args.keep,
+        )
 
     def wants(self, *ids: str) -> bool:
         return any(i in self.only for i in ids)
@@ -371,7 +380,7 @@ def render(path: Path) -> int:
     results = json.loads(path.read_text())
     rows = report.summary_rows(results, tuple(results["meta"]["plan"]["only"]))
     report.write_html(results, rows, RESULTS_DIR / "latest.html")
-    for note in report.caveats(results["meta"]):
+    for note in machine.caveats(results["meta"]):
         print(f"Note: {note}")
     print(report.markdown(rows))
     return 0
@@ -421,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": plan.mode,
         "plan": asdict(plan),
         "argv": sys.argv[1:] if argv is None else argv,
-        "machine": report.machine(),
-        "load_average_start": report.load_average(),
+        "machine": machine.machine(),
+        "load_average_start": machine.load_average(),
         "workspace": str(workspace.root),
     }
     log.info(
@@ -454,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = bench.results if bench else {}
     meta |= {
         "duration_s": time.monotonic() - started,
-        "load_average_end": report.load_average(),
+        "load_average_end": machine.load_average(),
         "interrupted": interrupted,
     }
     ordered = {"meta": meta, **{k: results[k] for k in (*BENCHMARKS, "fills") if k in results}}
@@ -468,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['machine']['cores_logical']} cores, {meta['machine']['memory_gb']} GB; "
         f"load average {meta['load_average_start']} at start, {meta['load_average_end']} at end"
     )
-    for note in report.caveats(meta):
+    for note in machine.caveats(meta):
         print(f"Note: {note}")
     print()
     print(table)

@@ -7,11 +7,8 @@ work done per tick and nothing else.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,50 +22,41 @@ from bench.harness import (
     Broker,
     Workspace,
     child_env,
+    create_topic,
     financelake,
-    first_line,
-    last_line,
-    log_time,
+    run_worker,
     settings,
     tail,
 )
 from bench.memory import RssSampler
+from financelake.catalog import STREAM_QUERIES
 from financelake.config import REPO_ROOT, TABLES
 from financelake.kafka.client import confluent_config
-from financelake.streams.progress import progress_dir
+from financelake.lake.progress import read_history, read_progress
 
 log = logging.getLogger("bench")
 
-_SENT = re.compile(r"sent ([\d,]+) ticks in ([\d.]+) s \(([\d,]+)/s\)")
 _QUIET_LOG4J = "status = error\nrootLogger.level = ERROR\n"
 
 
 def fill_topic(workspace: Workspace, broker: Broker, topic: str, ticks: int) -> dict[str, Any]:
-    """B2: `financelake produce --rate 0` of `ticks` into a new topic (the CLI, as a child)."""
+    """B2: `financelake produce --rate 0`'s function fills a new topic of `ticks` ticks, in a
+    child process like the CLI; figures from its `PublishReport`."""
     config = settings(broker, topic)
-    log_path = workspace.log_file(f"produce-{topic}")
-    argv = financelake(
-        "produce", "--count", str(ticks), "--rate", "0", "--partitions", str(PARTITIONS)
+    create_topic(config, topic)
+    report, wall = run_worker(
+        workspace, f"produce-{topic}", config, "produce", "--count", str(ticks), "--rate", "0"
     )
-    started = time.perf_counter()
-    child = workspace.spawn(argv, log_path, child_env(config, workspace))
-    code = child.wait()
-    wall = time.perf_counter() - started
-    line = last_line(log_path, "sent ")  # the CLI's own report, not a progress line
-    match = _SENT.search(line or "")
-    if code != 0 or not match:
-        raise RuntimeError(f"produce exited {code}; log {log_path}:\n{tail(log_path)}")
-    sent = int(match.group(1).replace(",", ""))
-    if sent != ticks:
-        raise RuntimeError(f"produce sent {sent:,} of {ticks:,} ticks; log {log_path}")
+    if not report["ok"] or report["sent"] != ticks:
+        raise RuntimeError(f"produce sent {report['sent']:,} of {ticks:,} ticks: {report}")
     return {
         "topic": topic,
-        "ticks": sent,
+        "ticks": report["sent"],
         "partitions": PARTITIONS,
-        "publish_s": float(match.group(2)),
-        "ticks_per_s": float(match.group(3).replace(",", "")),
+        "publish_s": report["seconds"],
+        "ticks_per_s": report["ticks_per_s"],
         "command_s": wall,
-        "command_ticks_per_s": sent / wall,
+        "command_ticks_per_s": report["sent"] / wall,
     }
 
 
@@ -165,16 +153,11 @@ def spark_floor(workspace: Workspace, broker: Broker, topic: str, ticks: int) ->
     """B3: Spark's Kafka source -> from_json -> noop sink, availableNow, in its own JVM."""
     root = workspace.path(f"floor-{topic}")
     config = settings(broker, topic, root / "lake")
-    log_path = workspace.log_file(f"floor-{topic}")
-    argv = [sys.executable, "-m", "bench.worker", "floor", "--checkpoint", str(root / "ckpt")]
-    started = time.perf_counter()
-    child = workspace.spawn(argv, log_path, child_env(config, workspace))
-    code = child.wait()
-    wall = time.perf_counter() - started
-    result = _last_json(log_path)
+    checkpoint = str(root / "ckpt")
+    result, wall = run_worker(
+        workspace, f"floor-{topic}", config, "floor", "--checkpoint", checkpoint
+    )
     workspace.drop(root)
-    if code != 0 or result is None:
-        raise RuntimeError(f"the Spark floor job exited {code}; log {log_path}:\n{tail(log_path)}")
     if result["rows"] != ticks:
         raise RuntimeError(f"the Spark floor read {result['rows']:,} of {ticks:,} ticks")
     return {
@@ -197,9 +180,9 @@ def pipeline_drain(
 ) -> dict[str, Any]:
     """P: `financelake run --available-now` into a fresh lake, memory sampled every 0.5 s.
 
-    `drain_s` runs from the CLI's "Spark ... session on" log line (session built) to its
-    "drained topic" line: table set-up, the ingest query and the Gold query. `command_s` is the
-    whole child process, interpreter and JVM start included.
+    `drain_s` runs from the start of the first micro-batch to the end of the last one, ingest
+    and Gold queries together, from the progress files the run writes. `command_s` is the whole
+    child process: interpreter, JVM and session start, table set-up and shutdown included.
     """
     root = workspace.path(name)
     config = settings(broker, topic, root / "lake")
@@ -213,16 +196,12 @@ def pipeline_drain(
         wall = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"run --available-now exited {code}; log {log_path}:\n{tail(log_path)}")
-    session_line = first_line(log_path, "financelake.spark: Spark ")
-    drained_line = first_line(log_path, "drained topic")
-    session_at = log_time(session_line or "")
-    drained_at = log_time(drained_line or "")
-    if session_at is None or drained_at is None:
-        raise RuntimeError(f"could not find the session/drained log lines in {log_path}")
+    drain_s = batches_span_s(config.lake_root)
+    if drain_s is None:
+        raise RuntimeError(f"the run wrote no stream progress; log {log_path}")
     lake = Path(config.lake_root)
     silver_rows = deltalog.row_count(lake / "silver")
     quarantined = deltalog.row_count(lake / "quarantine")
-    drain_s = drained_at - session_at
     result: dict[str, Any] = {
         "ticks": ticks,
         "drain_s": drain_s,
@@ -249,32 +228,32 @@ def pipeline_drain(
     return result
 
 
+def batches_span_s(lake_root: str) -> float | None:
+    """Seconds from the first micro-batch's start to the last one's end, over every stream."""
+    spans = [
+        (batch.timestamp.timestamp(), batch.timestamp.timestamp() + (batch.trigger_ms or 0) / 1e3)
+        for query in STREAM_QUERIES
+        for batch in read_history(lake_root, query)
+        if batch.timestamp is not None
+    ]
+    if not spans:
+        return None
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
 def _query_seconds(lake_root: str) -> dict[str, Any]:
     """Per query: batches and the sum of their trigger durations (from the progress files)."""
     out: dict[str, Any] = {}
-    folder = progress_dir(lake_root)
-    for query in ("ingest", "gold"):
-        path = folder / f"{query}.jsonl"
-        if not path.exists():
+    for query in STREAM_QUERIES:
+        batches = read_history(lake_root, query)
+        if not batches:
             continue
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         out[query] = {
-            "batches": len(lines),
-            "trigger_s": sum((line.get("triggerMs") or 0) for line in lines) / 1000,
-            "rows": sum((line.get("numInputRows") or 0) for line in lines),
+            "batches": len(batches),
+            "trigger_s": sum(batch.trigger_ms or 0 for batch in batches) / 1000,
+            "rows": sum(batch.input_rows or 0 for batch in batches),
         }
-        latest = folder / f"{query}.json"
-        if latest.exists():  # where the last batch's time went (addBatch, planning, ...)
-            out[query]["last_batch_ms"] = json.loads(latest.read_text()).get("durationMs")
+        latest = read_progress(lake_root, query)
+        if latest is not None:  # where the last batch's time went (addBatch, planning, ...)
+            out[query]["last_batch_ms"] = dict(latest.durations_ms)
     return out
-
-
-def _last_json(path: Path) -> dict[str, Any] | None:
-    for line in reversed(path.read_text(errors="replace").splitlines()):
-        if line.startswith("{"):
-            try:
-                value: dict[str, Any] = json.loads(line)
-                return value
-            except json.JSONDecodeError:
-                return None
-    return None

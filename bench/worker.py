@@ -2,14 +2,17 @@
 
 `python -m bench.worker floor --checkpoint DIR`: B3, Kafka source -> from_json -> noop sink.
 `python -m bench.worker train --root DIR --sizes 1000,10000`: T, synthetic Gold then one cycle.
+`python -m bench.worker produce --count N --rate R [--tick-interval S] [--start ISO]`: B2 and
+the paced producers, `financelake produce`'s own function, its `PublishReport` as figures.
 
-Settings come from FINANCELAKE_* variables, as for the CLI. The last stdout line is one JSON
-object with the figures.
+Settings come from FINANCELAKE_* variables, as for the CLI. The figures are written as one JSON
+object to the file named by `--out` (the bench never reads them from log text).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -22,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from financelake.catalog import table
 from financelake.config import Settings
 from financelake.market.simulator import DEFAULT_SYMBOLS
-from financelake.schemas import GOLD
 from financelake.spark import build_spark
 
 log = logging.getLogger("bench.worker")
@@ -79,7 +82,7 @@ def synthetic_bars(count: int, bar_seconds: int, seed: int = 7) -> pa.Table:
     starts = np.datetime64(first, "us") + np.arange(per_symbol) * np.timedelta64(
         bar_seconds, "s"
     ).astype("timedelta64[us]")
-    columns: dict[str, list[Any]] = {name: [] for name in GOLD.fieldNames()}
+    columns: dict[str, list[Any]] = {name: [] for name in table("gold").schema.fieldNames()}
     for i, symbol in enumerate(DEFAULT_SYMBOLS):
         close = 50.0 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 1e-3, per_symbol)))
         open_ = np.concatenate([[close[0]], close[:-1]])
@@ -108,7 +111,10 @@ def synthetic_bars(count: int, bar_seconds: int, seed: int = 7) -> pa.Table:
         for name, column in values.items():
             columns[name].append(column)
     schema = pa.schema(
-        [pa.field(f.name, _arrow_type(f.dataType.typeName()), nullable=False) for f in GOLD.fields]
+        [
+            pa.field(f.name, _arrow_type(f.dataType.typeName()), nullable=False)
+            for f in table("gold").schema.fields
+        ]
     )
     return pa.table({name: np.concatenate(parts) for name, parts in columns.items()}, schema=schema)
 
@@ -139,11 +145,11 @@ def training_cycles(root: Path, sizes: list[int]) -> dict[str, Any]:
             bars = synthetic_bars(size, settings.bar_seconds, seed=settings.seed)
             staging = root / f"bars-{size}.parquet"
             pq.write_table(bars, staging)
-            gold = DeltaSink(spark, settings.table_path("gold"), GOLD)
+            gold = DeltaSink.of(spark, settings, "gold")
             gold.setup()
-            spark.read.parquet(str(staging)).select(*GOLD.fieldNames()).write.format("delta").mode(
-                "append"
-            ).save(gold.path)
+            spark.read.parquet(str(staging)).select(
+                *table("gold").schema.fieldNames()
+            ).write.format("delta").mode("append").save(gold.path)
             started = time.perf_counter()
             result = run_training_cycle(spark, settings)
             wall = time.perf_counter() - started
@@ -169,14 +175,32 @@ def training_cycles(root: Path, sizes: list[int]) -> dict[str, Any]:
     return {"cycles": cycles}
 
 
+def produce_ticks(
+    count: int, rate: float, tick_interval_s: float, start: datetime | None
+) -> dict[str, Any]:
+    """B2 / paced load: `financelake produce`'s function; its report's fields and rate."""
+    from financelake.market.publisher import produce
+
+    report = produce(
+        Settings(), count=count, rate=rate, tick_interval_s=tick_interval_s, start=start
+    )
+    return {**dataclasses.asdict(report), "ticks_per_s": report.rate, "ok": report.ok}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the figures")
     jobs = parser.add_subparsers(dest="job", required=True)
     floor = jobs.add_parser("floor")
     floor.add_argument("--checkpoint", required=True)
     train = jobs.add_parser("train")
     train.add_argument("--root", type=Path, required=True)
     train.add_argument("--sizes", required=True, help="comma-separated bar counts")
+    feed = jobs.add_parser("produce")
+    feed.add_argument("--count", type=int, required=True)
+    feed.add_argument("--rate", type=float, default=0.0)
+    feed.add_argument("--tick-interval", type=float, default=1.0)
+    feed.add_argument("--start", type=datetime.fromisoformat)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -186,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if args.job == "floor":
         result = spark_floor(args.checkpoint)
+    elif args.job == "produce":
+        result = produce_ticks(args.count, args.rate, args.tick_interval, args.start)
     else:
         result = training_cycles(args.root, [int(s) for s in args.sizes.split(",")])
-    print(json.dumps(result, default=str), flush=True)
+    args.out.write_text(json.dumps(result, default=str))
     return 0
 
 

@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from deltalake import DeltaTable
 
 from financelake.config import REPO_ROOT, Settings
+from financelake.environment import ENV_PREFIX, settings_env
 from financelake.kafka.client import confluent_config, ensure_topic
 from financelake.market.publisher import publish
 from financelake.market.simulator import Tick, simulate_ticks
@@ -67,19 +68,18 @@ def produce_raw(settings: Settings, values: Iterable[bytes], key: bytes | None =
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment for a `financelake` subprocess that uses the test's lake, broker and topic."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINANCELAKE_")}
-    env.update(
-        FINANCELAKE_LAKE_ROOT=settings.lake_root,
-        FINANCELAKE_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
-        FINANCELAKE_TOPIC=settings.topic,
-        FINANCELAKE_SPARK_MASTER="local[2]",
-        FINANCELAKE_SPARK_UI="false",
-        FINANCELAKE_SHUFFLE_PARTITIONS="2",
-        FINANCELAKE_SPARK_DRIVER_MEMORY="1g",
+    """Environment for a `financelake` subprocess with the test's settings (lake, broker, topic
+    and the rest) on a small local Spark; `extra` variables last."""
+    small_spark = settings.model_copy(
+        update={
+            "spark_master": "local[2]",
+            "spark_ui": False,
+            "shuffle_partitions": 2,
+            "spark_driver_memory": "1g",
+        }
     )
-    env.update(extra)
-    return env
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return settings_env(small_spark, base=clean) | extra
 
 
 def run_cli(

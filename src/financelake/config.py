@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -25,20 +26,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from financelake.catalog import TABLE_NAMES, table
 from financelake.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-TABLES = (
-    "bronze",
-    "silver",
-    "quarantine",
-    "gold",
-    "gold_ml",
-    "gold_predictions",
-    "gold_rl",
-    "gold_rl_equity",
-)
+TABLES = TABLE_NAMES
+"""The lake's table names, from the catalog (`financelake.catalog`)."""
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/")
 
 _UNITS = {
     "second": 1,
@@ -90,6 +85,19 @@ def interval_seconds(text: str) -> int:
             f"interval {text!r} is not of the form '<N> second|minute|hour|day|week[s]'"
         )
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def local_path(uri: str) -> Path | None:
+    """The local file-system path of a lake location, or None for a remote store (s3a://, ...).
+
+    A plain path and a `file:` URI (`file:/x`, `file:///x`, `file://localhost/x`) are local.
+    """
+    if not _URI.match(uri):
+        return Path(uri)
+    parts = urlsplit(uri)
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return Path(unquote(parts.path))
+    return None
 
 
 class Settings(BaseSettings):
@@ -175,18 +183,18 @@ class Settings(BaseSettings):
     @field_validator("lake_root")
     @classmethod
     def _absolute_lake_root(cls, value: str) -> str:
-        # A URI (s3a://, abfss://, file:/...) is kept; a plain path becomes absolute so that
-        # Spark executors and delta-rs agree on it whatever their working directory.
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", value):
+        # A remote URI (s3a://, abfss://) is kept; a local path or file: URI becomes a plain
+        # absolute path, so Spark executors, delta-rs and Path() all agree on it (spark.py sets
+        # no other default file system, so Spark reads a plain path as file:).
+        local = local_path(value)
+        if local is None:
             return value.rstrip("/")
-        return str(Path(value).expanduser().resolve())
+        return str(local.expanduser().resolve())
 
     # Derived locations -------------------------------------------------------------------
     def table_path(self, name: str) -> str:
-        """Location of one of the lake's Delta tables."""
-        if name not in TABLES:
-            raise ValueError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
-        return f"{self.lake_root}/{name}"
+        """Location of one of the lake's Delta tables (a name from the catalog)."""
+        return f"{self.lake_root}/{table(name).name}"
 
     def checkpoint_path(self, query: str) -> str:
         """Checkpoint location of one streaming query."""
@@ -206,7 +214,7 @@ class Settings(BaseSettings):
 
     @property
     def is_local_lake(self) -> bool:
-        return self.lake_root.startswith("/")
+        return local_path(self.lake_root) is not None
 
 
 def setting_origins(flags: Mapping[str, Any]) -> dict[str, SettingOrigin]:

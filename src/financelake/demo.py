@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
-
-from financelake.config import Settings
+from financelake.config import TABLES, Settings
+from financelake.environment import settings_env
 from financelake.errors import (
     BrokerError,
     FinanceLakeError,
@@ -30,6 +28,8 @@ from financelake.errors import (
 )
 from financelake.kafka.broker import EmbeddedBroker
 from financelake.kafka.client import describe_cluster, ensure_topic
+from financelake.lake.read import read_table
+from financelake.lake.values import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,7 @@ def run_demo(
     broker, started_broker = _ensure_broker(settings)
     logs = Path(settings.kafka_data_dir).resolve().parent / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "FINANCELAKE_LAKE_ROOT": settings.lake_root,
-        "FINANCELAKE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "FINANCELAKE_TOPIC": settings.topic,
-    }
+    env = settings_env(settings)  # every setting, credentials included, reaches the children
     ensure_topic(settings)  # before the children: the pipeline's preflight requires it
     start = _market_start(settings)
     commands = {
@@ -82,7 +77,7 @@ def run_demo(
         print(
             f"FinanceLake demo is running.\n"
             f"  dashboard : http://127.0.0.1:{dashboard_port}\n"
-            f"  tables    : {settings.lake_root}/{{bronze,silver,quarantine,gold,gold_ml,...}}\n"
+            f"  tables    : {settings.lake_root}/{{{','.join(TABLES)}}}\n"
             f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
             f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"
             f"  status    : financelake status --lake-root {settings.lake_root}\n"
@@ -134,15 +129,12 @@ def _ensure_broker(settings: Settings) -> tuple[EmbeddedBroker, bool]:
 
 def _market_start(settings: Settings) -> datetime:
     """Continue market time after what the lake already holds, so a rerun is not 'late'."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    try:
-        gold = DeltaTable(settings.table_path("gold")).to_pyarrow_table(columns=["last_tick_at"])
-    except TableNotFoundError:
+    now = datetime.now(UTC).replace(tzinfo=None)  # the simulator's times are naive UTC
+    gold = read_table(settings.table_path("gold"), ["last_tick_at"])
+    if gold is None or not gold.num_rows or "last_tick_at" not in gold.column_names:
         return now
-    if not gold.num_rows:
-        return now
-    latest: datetime = max(gold.column("last_tick_at").to_pylist())
-    return max(now, latest.replace(tzinfo=None) + timedelta(minutes=5))
+    latest = as_utc(max(gold.column("last_tick_at").to_pylist())).replace(tzinfo=None)
+    return max(now, latest + timedelta(minutes=5))
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> _Child:

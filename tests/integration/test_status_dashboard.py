@@ -28,9 +28,9 @@ from pyspark.sql import SparkSession
 
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
+from financelake.lake.values import parse_time
 from financelake.market.publisher import produce, publish
 from financelake.pipeline import run_available_now
-from financelake.status import parse_time
 from financelake.streams.progress import ProgressFiles
 from financelake.training import run_training_cycle
 

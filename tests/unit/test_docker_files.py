@@ -271,9 +271,11 @@ def test_pipeline_check_wants_recent_progress(
 ) -> None:
     monkeypatch.setenv("FINANCELAKE_LAKE_ROOT", str(tmp_path))
     assert healthcheck.main(["pipeline"]) == 1  # nothing reported yet
-    from financelake.streams.progress import progress_dir
+    from financelake.lake.progress import progress_dir
 
-    progress = progress_dir(str(tmp_path)) / "ingest.json"  # where the service writes it
+    folder = progress_dir(str(tmp_path))
+    assert folder is not None
+    progress = folder / "ingest.json"  # where the service writes it
     progress.parent.mkdir(parents=True)
     progress.write_text("{}")
     assert healthcheck.main(["pipeline"]) == 0

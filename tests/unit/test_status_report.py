@@ -15,16 +15,13 @@ from deltalake import DeltaTable, write_deltalake
 from pydantic import SecretStr
 
 from financelake.config import TABLES, Settings
-from financelake.status import (
-    STATUS_FORMAT,
-    TopicOffsets,
-    _rows_from_actions,
-    collect_status,
-    parse_time,
-    render_status,
-    stream_status,
-    table_summary,
-)
+from financelake.lake.kafka_offsets import TopicOffsets
+from financelake.lake.read import TableSummary, table_summary
+from financelake.lake.read import rows_from_actions as _rows_from_actions
+from financelake.lake.values import parse_time
+from financelake.status import collect_status, render_status
+from financelake.status.report import STATUS_FORMAT
+from financelake.status.streams import stream_status
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 NO_KAFKA = "127.0.0.1:1"  # nothing listens there: connection refused at once
@@ -188,7 +185,7 @@ def test_rows_version_and_commit_time_come_from_the_log_alone(tmp_path: Path) ->
     for file in tmp_path.glob("t/d=*/*.parquet"):  # no data file is needed to answer
         file.unlink()
 
-    summary = table_summary(path)
+    summary = table_summary(path).to_json()
 
     assert summary["exists"] is True
     assert summary["rows"] == 5
@@ -240,7 +237,7 @@ def test_a_stream_reports_its_progress_file_with_the_lag_spark_saw_when_kafka_is
     (folder / "ingest.json").write_text(json.dumps(progress))
     down = TopicOffsets("ticks", error="Kafka did not answer")
 
-    stream = stream_status(settings, "ingest", down, {}, NOW)
+    stream = stream_status(settings, "ingest", down, {}, NOW).to_json()
 
     assert stream["source"] == "progress"
     assert stream["batch_id"] == 41
@@ -265,7 +262,7 @@ def test_a_stream_without_progress_falls_back_to_its_checkpoint_and_live_kafka_o
     (checkpoint / "offsets" / "4").write_text("v1\n{}\n{}")  # planned, not committed yet
     live = TopicOffsets("ticks", {0: (0, 12), 1: (0, 7), 2: (3, 9)})
 
-    stream = stream_status(settings, "ingest", live, {}, NOW)
+    stream = stream_status(settings, "ingest", live, {}, NOW).to_json()
 
     assert stream["source"] == "checkpoint"
     assert stream["batch_id"] == 3
@@ -293,9 +290,9 @@ def test_the_gold_stream_lag_counts_silver_versions_not_read_yet(
     }
     (checkpoint / "offsets" / "0").write_text(f"v1\n{{}}\n{json.dumps(offset)}")
     (checkpoint / "commits" / "0").write_text("v1\n{}")
-    tables = {"silver": {"version": 6}}
+    tables = {"silver": TableSummary(exists=True, version=6)}
 
-    stream = stream_status(settings, "gold", TopicOffsets("ticks"), tables, NOW)
+    stream = stream_status(settings, "gold", TopicOffsets("ticks"), tables, NOW).to_json()
 
     assert (stream["lag"], stream["lag_unit"]) == (expected, "versions")
 
@@ -357,7 +354,9 @@ def test_a_progress_file_older_than_the_checkpoint_gives_way_to_it(settings: Set
     old = {"timestamp": "2020-01-01T00:00:00Z", "batchId": 2, "durationMs": {"triggerExecution": 9}}
     (folder / "ingest.json").write_text(json.dumps(old))
 
-    stream = stream_status(settings, "ingest", TopicOffsets("ticks", {0: (0, 3)}), {}, NOW)
+    stream = stream_status(
+        settings, "ingest", TopicOffsets("ticks", {0: (0, 3)}), {}, NOW
+    ).to_json()
 
     assert (stream["source"], stream["batch_id"], stream["lag"]) == ("checkpoint", 7, 0)
 
@@ -365,6 +364,6 @@ def test_a_progress_file_older_than_the_checkpoint_gives_way_to_it(settings: Set
 def test_a_table_still_being_created_counts_as_missing(tmp_path: Path) -> None:
     (tmp_path / "t" / "_delta_log").mkdir(parents=True)
 
-    summary = table_summary(str(tmp_path / "t"))
+    summary = table_summary(str(tmp_path / "t")).to_json()
 
     assert (summary["exists"], summary["error"]) == (False, None)

@@ -1,4 +1,4 @@
-"""The dashboard's data: pure loaders over the Delta tables and Plotly figure builders.
+"""The dashboard's data: loaders over the read layer (`financelake.lake`) and Plotly figures.
 
 Nothing here imports Streamlit, so every function can be tested on small frames or tiny
 tables. Loaders return None when a table does not exist yet (the page then says what is
@@ -8,18 +8,19 @@ missing) and an empty frame when it exists but holds nothing relevant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-import pyarrow as pa
 import pyarrow.compute as pc
 from plotly.subplots import make_subplots
 
+from financelake.catalog import STREAM_QUERIES
 from financelake.config import Settings
-from financelake.status import open_table, read_progress_history, read_table
+from financelake.lake.progress import read_history
+from financelake.lake.read import read_frame, read_table
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +37,6 @@ RATE_COLUMNS = (
 
 
 # Loaders ---------------------------------------------------------------------------------
-def _to_frame(table: pa.Table) -> pd.DataFrame:
-    """A pandas frame whose timestamp columns are all tz-aware UTC."""
-    frame: pd.DataFrame = table.to_pandas()
-    for name in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[name]):
-            series = frame[name]
-            frame[name] = (
-                series.dt.tz_convert("UTC")
-                if series.dt.tz is not None
-                else series.dt.tz_localize("UTC")
-            )
-    return frame
-
-
-def read_frame(
-    settings: Settings, name: str, columns: Iterable[str] | None = None
-) -> pd.DataFrame | None:
-    """One table as a frame (only those of `columns` it has); None if the table is missing."""
-    table = read_table(settings.table_path(name), columns)
-    return None if table is None else _to_frame(table)
-
-
 def gold_symbols(settings: Settings) -> list[str] | None:
     """The symbols that have Gold bars, sorted; None if there is no Gold table yet."""
     table = read_table(settings.table_path("gold"), ["symbol"])
@@ -77,13 +56,9 @@ def load_bars(
     max_bars: int | None = MAX_BARS,
 ) -> pd.DataFrame | None:
     """One symbol's Gold bars in time order (the newest `max_bars`, within [start, end])."""
-    delta = open_table(settings.table_path("gold"))
-    if delta is None:
+    frame = read_frame(settings, "gold", BAR_COLUMNS, [("symbol", "=", symbol)])
+    if frame is None:
         return None
-    names = {f.name for f in delta.schema().fields}
-    columns = [c for c in BAR_COLUMNS if c in names]
-    filters: list[tuple[str, str, Any]] = [("symbol", "=", symbol)]
-    frame = _to_frame(pa.table(delta.to_pyarrow_table(columns=columns, filters=filters)))
     frame = frame.sort_values("window_start", kind="stable")
     if start is not None:
         frame = frame[frame["window_start"] >= pd.Timestamp(start)]
@@ -138,15 +113,11 @@ def load_predictions(
     settings: Settings, symbol: str, runs: pd.DataFrame | None = None
 ) -> pd.DataFrame | None:
     """`symbol`'s up-probability line (see `prediction_line`); None if there are no predictions."""
-    delta = open_table(settings.table_path("gold_predictions"))
-    if delta is None:
+    columns = ("run_id", "symbol", "window_start", "probability_up", "kind")
+    predictions = read_frame(settings, "gold_predictions", columns, [("symbol", "=", symbol)])
+    if predictions is None:
         return None
-    names = {f.name for f in delta.schema().fields}
-    columns: list[str] = [
-        c for c in ("run_id", "symbol", "window_start", "probability_up", "kind") if c in names
-    ]
-    table = delta.to_pyarrow_table(columns=columns, filters=[("symbol", "=", symbol)])
-    return prediction_line(_to_frame(pa.table(table)), symbol, run_order(runs))
+    return prediction_line(predictions, symbol, run_order(runs))
 
 
 def latest_trader_run(results: pd.DataFrame) -> pd.DataFrame:
@@ -197,16 +168,12 @@ def load_trader(
     latest = latest_trader_run(results)
     run_id = latest["run_id"].iloc[0]
     empty = pd.DataFrame(columns=["window_start", "equity"])
-    equity_table = open_table(settings.table_path("gold_rl_equity"))
-    if equity_table is None:
+    equity = read_frame(
+        settings, "gold_rl_equity", filters=[("run_id", "=", str(run_id)), ("symbol", "=", symbol)]
+    )
+    if equity is None:
         return latest, empty, pd.DataFrame(columns=["window_start", "buy_hold"])
-    equity = _to_frame(
-        pa.table(
-            equity_table.to_pyarrow_table(
-                filters=[("run_id", "=", str(run_id)), ("symbol", "=", symbol)]
-            )
-        )
-    ).sort_values("window_start")
+    equity = equity.sort_values("window_start")
     mine = latest[latest["symbol"] == symbol]
     if equity.empty or mine.empty:
         return latest, equity, pd.DataFrame(columns=["window_start", "buy_hold"])
@@ -224,20 +191,21 @@ def load_trader(
     return latest, equity.reset_index(drop=True), hold
 
 
-def load_rates(settings: Settings, queries: Sequence[str] = ("ingest", "gold")) -> pd.DataFrame:
-    """Per-batch rates of each stream from its `.jsonl` progress file, with a `query` column."""
+def load_rates(settings: Settings, queries: Sequence[str] = STREAM_QUERIES) -> pd.DataFrame:
+    """Per-batch rates of each stream from its progress history, with a `query` column."""
     frames = []
     for query in queries:
-        rows = read_progress_history(settings, query)
-        if rows:
-            frames.append(rates_frame(rows, query))
+        batches = read_history(settings.lake_root, query)
+        if batches:
+            frames.append(rates_frame([batch.to_json() for batch in batches], query))
     if not frames:
         return pd.DataFrame(columns=["query", *RATE_COLUMNS])
     return pd.concat(frames, ignore_index=True)
 
 
 def rates_frame(rows: Sequence[Mapping[str, Any]], query: str) -> pd.DataFrame:
-    """The progress lines of one stream as a typed frame (missing figures become NaN)."""
+    """Progress lines of one stream (`BatchLine.to_json` form) as a typed frame (missing
+    figures become NaN)."""
     frame = pd.DataFrame([{c: row.get(c) for c in RATE_COLUMNS} for row in rows])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
     for name in RATE_COLUMNS[1:]:

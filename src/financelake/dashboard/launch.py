@@ -8,43 +8,21 @@ so secrets never appear on a command line that `ps` would show.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from pydantic import SecretStr
-
 from financelake.config import Settings
+from financelake.environment import settings_env
 
 log = logging.getLogger(__name__)
 
 APP = Path(__file__).with_name("app.py")
 DEFAULT_REFRESH_S = 5.0
 STOP_GRACE_S = 10.0
-
-
-def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`base` (default: this process's environment) with every setting as FINANCELAKE_<NAME>.
-
-    Unset optional settings are removed, so the child cannot pick up a stale value.
-    """
-    env = dict(os.environ if base is None else base)
-    for name, value in settings.model_dump().items():
-        key = f"FINANCELAKE_{name.upper()}"
-        if value is None:
-            env.pop(key, None)
-        elif isinstance(value, SecretStr):
-            env[key] = value.get_secret_value()
-        elif isinstance(value, bool):
-            env[key] = "true" if value else "false"
-        else:
-            env[key] = str(value)
-    return env
 
 
 def streamlit_command(

@@ -41,6 +41,20 @@ def confluent_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def quiet_config(settings: Settings, errors: list[KafkaError], **extra: Any) -> dict[str, Any]:
+    """`confluent_config` whose client errors are collected into `errors`, not logged.
+
+    librdkafka retries a refused or unreachable broker quietly; the collected errors make one
+    clear message (`error_summary`) instead of a stream of log lines repeating them.
+    """
+    return {**confluent_config(settings), "error_cb": errors.append, "log_level": 0, **extra}
+
+
+def error_summary(errors: list[KafkaError], fallback: str) -> str:
+    """The distinct collected errors, in order, or `fallback` if there were none."""
+    return "; ".join(dict.fromkeys(error.str() for error in errors)) or fallback
+
+
 def spark_kafka_options(settings: Settings) -> dict[str, str]:
     """Options for Spark's Kafka source (`kafka.`-prefixed Java client properties)."""
     options = {
@@ -85,9 +99,7 @@ def describe_cluster(settings: Settings, timeout_s: float | None = None) -> dict
     """
     timeout = settings.kafka_timeout_s if timeout_s is None else timeout_s
     errors: list[KafkaError] = []
-    # Quiet librdkafka: its log lines would repeat the errors collected here for the message.
-    config = {**confluent_config(settings), "error_cb": errors.append, "log_level": 0}
-    admin = AdminClient(config)
+    admin = AdminClient(quiet_config(settings, errors))
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
@@ -105,7 +117,7 @@ def describe_cluster(settings: Settings, timeout_s: float | None = None) -> dict
                     "FINANCELAKE_SASL_MECHANISM."
                 ) from exc
             if time.monotonic() >= deadline:
-                detail = "; ".join(dict.fromkeys(e.str() for e in errors)) or str(exc)
+                detail = error_summary(errors, str(exc))
                 raise KafkaUnavailableError(
                     f"Kafka at {settings.bootstrap_servers} did not answer within "
                     f"{timeout:.0f} s ({detail}). Start one with `financelake kafka start` "

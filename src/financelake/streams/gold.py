@@ -13,13 +13,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.catalog import GOLD_QUERY as QUERY
 from financelake.config import Settings
 from financelake.spark import GOLD_POOL, use_pool
 from financelake.streams.sinks import Lake
 from financelake.transforms.gold import aggregate_bars
 
 log = logging.getLogger(__name__)
-QUERY = "gold"
 
 
 class GoldBatch:

@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.catalog import INGEST_QUERY as QUERY
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
 from financelake.spark import INGEST_POOL, use_pool
@@ -38,7 +39,6 @@ from financelake.transforms.silver import (
 )
 
 log = logging.getLogger(__name__)
-QUERY = "ingest"
 ROWS_PER_FILE = 500_000  # few, well-filled files per commit
 
 

@@ -10,8 +10,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from financelake.catalog import STREAMED_TABLES, WriteMode, delta_properties, table
 from financelake.config import Settings
-from financelake.schemas import BRONZE, GOLD, QUARANTINE, SILVER
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +24,31 @@ class DeltaSink:
     path: str
     schema: StructType
     partition_by: Sequence[str] = ("date",)
-    # Compact small files right after a write, in the writer's own commit sequence. For MERGEd
-    # tables only: an append-only table is compacted off the hot path (`compact`), which cannot
-    # conflict with its blind appends.
+    # Compact small files right after a write (see `WriteMode.MERGE`).
     auto_compact: bool = False
-    # Commits between Delta log checkpoints. A checkpoint rebuilds the whole table state
-    # (seconds here), so appended tables written every second take one per ~100 commits.
+    # Commits between Delta log checkpoints (see `Table.checkpoint_interval`).
     checkpoint_interval: int = 10
+
+    @classmethod
+    def of(cls, spark: SparkSession, settings: Settings, name: str) -> DeltaSink:
+        """The sink of a catalog table, with the catalog's schema, partitioning and properties."""
+        entry = table(name)
+        return cls(
+            spark,
+            settings.table_path(name),
+            entry.schema,
+            partition_by=entry.partition_by,
+            auto_compact=entry.auto_compact,
+            checkpoint_interval=entry.checkpoint_interval,
+        )
 
     def setup(self) -> None:
         """Create the (empty) table with its schema and partitioning if it does not exist."""
         builder = (
-            DeltaTable.createIfNotExists(self.spark)
-            .location(self.path)
-            .addColumns(self.schema)
-            .property("delta.autoOptimize.autoCompact", str(self.auto_compact).lower())
-            .property("delta.checkpointInterval", str(self.checkpoint_interval))
+            DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(self.schema)
         )
+        for key, value in delta_properties(self.auto_compact, self.checkpoint_interval).items():
+            builder = builder.property(key, value)
         if self.partition_by:
             builder = builder.partitionedBy(*self.partition_by)
         builder.execute()
@@ -89,21 +97,18 @@ class Lake:
 
     @classmethod
     def at(cls, spark: SparkSession, settings: Settings) -> Lake:
-        def appended(name: str, schema: StructType) -> DeltaSink:
-            return DeltaSink(spark, settings.table_path(name), schema, checkpoint_interval=100)
+        sinks = {name: DeltaSink.of(spark, settings, name) for name in STREAMED_TABLES}
+        return cls(**sinks)
 
-        return cls(
-            bronze=appended("bronze", BRONZE),
-            quarantine=appended("quarantine", QUARANTINE),
-            silver=appended("silver", SILVER),
-            gold=DeltaSink(spark, settings.table_path("gold"), GOLD, auto_compact=True),
-        )
+    def tables(self) -> dict[str, DeltaSink]:
+        return {name: getattr(self, name) for name in STREAMED_TABLES}
 
     def setup(self) -> None:
-        for table in (self.bronze, self.quarantine, self.silver, self.gold):
-            table.setup()
+        for sink in self.tables().values():
+            sink.setup()
 
     def compact_appended(self) -> None:
         """Compact the append-only tables (the streams keep appending meanwhile)."""
-        for table in (self.bronze, self.quarantine, self.silver):
-            table.compact()
+        for name, sink in self.tables().items():
+            if table(name).write_mode is WriteMode.APPEND:
+                sink.compact()

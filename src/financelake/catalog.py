@@ -1,0 +1,112 @@
+"""Every Delta table of the lake, declared once, and the names of the streaming queries.
+
+Sinks, training results, status, the dashboard, maintenance and bench look tables up here
+(Kedro's DataCatalog idea): name, schema, partitioning, how it is written, its Delta
+properties and what a reader finds in it. Schemas themselves live in `schemas.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pyspark.sql.types import StructType
+
+from financelake import schemas
+
+
+class WriteMode(StrEnum):
+    """How a table's rows arrive (it decides when the table is compacted)."""
+
+    APPEND = "append"
+    """Blind appends only; compacted off the hot path (`DeltaSink.compact`), which cannot
+    conflict with them."""
+    MERGE = "merge"
+    """MERGE by keys; small files are compacted right after each write, in the writer's own
+    commit sequence (Delta auto-compaction)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One Delta table of the lake."""
+
+    name: str
+    schema: StructType
+    description: str
+    write_mode: WriteMode
+    partition_by: tuple[str, ...] = ()
+    # Commits between Delta log checkpoints. A checkpoint rebuilds the whole table state
+    # (seconds here), so tables appended to every second take one per ~100 commits.
+    checkpoint_interval: int = 10
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def auto_compact(self) -> bool:
+        return self.write_mode is WriteMode.MERGE
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The Delta table properties set when the table is created."""
+        return {
+            **delta_properties(self.auto_compact, self.checkpoint_interval),
+            **self.extra_properties,
+        }
+
+
+def delta_properties(auto_compact: bool, checkpoint_interval: int) -> dict[str, str]:
+    """The Delta properties of a table that is (or is not) auto-compacted."""
+    return {
+        "delta.autoOptimize.autoCompact": str(auto_compact).lower(),
+        "delta.checkpointInterval": str(checkpoint_interval),
+    }
+
+
+def _streamed(name: str, schema: StructType, description: str) -> Table:
+    return Table(name, schema, description, WriteMode.APPEND, ("date",), checkpoint_interval=100)
+
+
+def _result(name: str, description: str) -> Table:
+    return Table(name, schemas.RESULT_TABLES[name], description, WriteMode.APPEND)
+
+
+CATALOG: dict[str, Table] = {
+    table.name: table
+    for table in (
+        _streamed("bronze", schemas.BRONZE, "every message as received, parsed where possible"),
+        _streamed("silver", schemas.SILVER, "valid ticks, once each, with derived columns"),
+        _streamed("quarantine", schemas.QUARANTINE, "rejected messages, each with the reason why"),
+        Table(
+            "gold",
+            schemas.GOLD,
+            "OHLCV bars per symbol and bar interval",
+            WriteMode.MERGE,
+            ("date",),
+        ),
+        _result("gold_ml", "one row per classifier training run"),
+        _result("gold_predictions", "the classifier's test and forward predictions per run"),
+        _result("gold_rl", "the trader's parameters and backtest metrics per run and symbol"),
+        _result("gold_rl_equity", "the trader's book at each test bar per run and symbol"),
+    )
+}
+"""The lake's tables, in data-flow order."""
+
+TABLE_NAMES: tuple[str, ...] = tuple(CATALOG)
+STREAMED_TABLES: tuple[str, ...] = ("bronze", "quarantine", "silver", "gold")
+"""The tables the streaming queries write (the others come from the training cycle)."""
+
+
+def table(name: str) -> Table:
+    """The catalog entry of `name`; a clear error for a name that is not a lake table."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise ValueError(f"unknown table {name!r}; known: {', '.join(TABLE_NAMES)}") from None
+
+
+# Streaming queries: their names are also their checkpoint folders and progress files.
+INGEST_QUERY = "ingest"
+"""Kafka -> Bronze, Silver and Quarantine."""
+GOLD_QUERY = "gold"
+"""Silver -> Gold bars."""
+STREAM_QUERIES: tuple[str, ...] = (INGEST_QUERY, GOLD_QUERY)

@@ -1,0 +1,184 @@
+"""Delta tables read with delta-rs, no JVM: summaries from the log, small tables as Arrow/pandas.
+
+Row counts are summed from the Delta log's per-file statistics (no data is scanned) and the
+last commit time comes from the newest log entry, so a summary of every table takes about a
+second. Reads are tolerant on purpose: tables written by other components may gain or lack
+columns, and a table that does not exist yet reads as None, not as an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from financelake.config import Settings, local_path
+from financelake.lake.values import json_ready, parse_time, utc_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+Filter = tuple[str, str, Any]
+"""A delta-rs partition/row filter, e.g. ("symbol", "=", "AAPL")."""
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """Rows, version and last commit of one table; a missing table has exists=False, rows=0."""
+
+    exists: bool = False
+    rows: int = 0
+    version: int | None = None
+    last_commit: datetime | None = None
+    files: int = 0
+    size_bytes: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = json_ready(self)
+        return result
+
+
+def open_table(path: str) -> DeltaTable | None:
+    """The Delta table at `path`, or None if there is none (yet)."""
+    local = local_path(path)
+    if local is not None:
+        log_dir = local / "_delta_log"
+        # A log folder without a commit is a table still being created by another process.
+        if not log_dir.is_dir() or next(log_dir.glob("*.json"), None) is None:
+            return None
+    try:
+        return DeltaTable(path)
+    except Exception as exc:  # delta-rs raises several types for "no table here"
+        if local is None and "not a delta table" in str(exc).lower():
+            return None
+        raise
+
+
+def table_summary(path: str) -> TableSummary:
+    """Rows, version and last commit of the table at `path`, from its log only.
+
+    Rows are the sum of the files' `num_records` statistics, less the rows their deletion
+    vectors remove. An unreadable table gives its error, not an exception.
+    """
+    table: DeltaTable | None = None
+    try:
+        table = open_table(path)
+        if table is None:
+            return TableSummary()
+        history = table.history(1)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        size = (
+            int(pc.sum(actions["size_bytes"]).as_py() or 0)
+            if "size_bytes" in actions.column_names
+            else 0
+        )
+        return TableSummary(
+            exists=True,
+            rows=rows_from_actions(actions, path),
+            version=table.version(),
+            last_commit=parse_time(history[0].get("timestamp")) if history else None,
+            files=actions.num_rows,
+            size_bytes=size,
+        )
+    except Exception as exc:
+        log.warning("could not read the Delta table at %s: %s", path, exc)
+        return TableSummary(exists=table is not None, error=f"{type(exc).__name__}: {exc}")
+
+
+def table_summaries(settings: Settings, names: Iterable[str]) -> dict[str, TableSummary]:
+    """`table_summary` of each named lake table."""
+    return {name: table_summary(settings.table_path(name)) for name in names}
+
+
+def rows_from_actions(actions: pa.Table, table_path: str) -> int:
+    """Live rows of a table from its add actions (Parquet footers where statistics lack)."""
+    if actions.num_rows == 0:
+        return 0
+    records = actions["num_records"] if "num_records" in actions.column_names else None
+    rows = int(pc.sum(records).as_py() or 0) if records is not None else 0
+    missing = actions.num_rows if records is None else records.null_count
+    if missing:  # files written without statistics: ask their Parquet footers instead
+        rows += _rows_from_footers(actions, table_path, records)
+    for name in ("deletionVector.cardinality", "deletion_vector.cardinality"):
+        if name in actions.column_names:
+            rows -= int(pc.sum(actions[name]).as_py() or 0)
+    return rows
+
+
+def _rows_from_footers(actions: pa.Table, table_path: str, records: pa.ChunkedArray | None) -> int:
+    import pyarrow.parquet as pq
+
+    root = local_path(table_path)
+    if root is None:
+        log.warning("%s: some files lack row statistics; their rows are not counted", table_path)
+        return 0
+    paths = actions["path"].to_pylist()
+    counts = records.to_pylist() if records is not None else [None] * len(paths)
+    total = 0
+    for relative, count in zip(paths, counts, strict=True):
+        if count is None:
+            file = local_path(relative) if "://" in relative else root / relative
+            if file is not None:
+                total += pq.ParquetFile(file).metadata.num_rows
+    return total
+
+
+def read_table(
+    path: str, columns: Iterable[str] | None = None, filters: Sequence[Filter] | None = None
+) -> pa.Table | None:
+    """A (small) table's columns that exist among `columns` (all if None), rows matching
+    `filters`; None if there is no table."""
+    table = open_table(path)
+    if table is None:
+        return None
+    names = [f.name for f in table.schema().fields]
+    wanted = names if columns is None else [name for name in columns if name in names]
+    return pa.table(table.to_pyarrow_table(columns=wanted, filters=list(filters or []) or None))
+
+
+def read_frame(
+    settings: Settings,
+    name: str,
+    columns: Iterable[str] | None = None,
+    filters: Sequence[Filter] | None = None,
+) -> pd.DataFrame | None:
+    """A lake table as pandas (see `read_table`), every timestamp column tz-aware UTC."""
+    table = read_table(settings.table_path(name), columns, filters)
+    return None if table is None else utc_columns(table.to_pandas())
+
+
+# Reasons carry the offending value ("price must be a positive finite number, got -1.0",
+# "late: event time ... is behind the watermark ..."); counting them raw would give one
+# bucket per message. These rewrites keep the kind of problem and drop the details.
+_REASON_DETAILS = (
+    (r"^([^:]*):\s.*$", r"\1"),  # "late: ...", "duplicate: ..."
+    (r"^(.*), got .*$", r"\1"),  # "... must be a positive ..., got <value>"
+    (r"^(unparseable timestamp) '.*'$", r"\1"),
+)
+
+
+def reason_kind(reasons: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The kind of each quarantine reason: its text without the offending value."""
+    for pattern, replacement in _REASON_DETAILS:
+        reasons = pc.replace_substring_regex(reasons, pattern=pattern, replacement=replacement)
+    return reasons
+
+
+def quarantine_by_reason(settings: Settings) -> dict[str, int]:
+    """Quarantined messages per kind of reason, largest first (reads the `reason` column only)."""
+    table = read_table(settings.table_path("quarantine"), ["reason"])
+    if table is None or table.num_rows == 0 or "reason" not in table.column_names:
+        return {}
+    kinds = pa.table({"kind": reason_kind(table["reason"])})
+    counts = kinds.group_by("kind").aggregate([("kind", "count")]).to_pylist()
+    pairs = [(str(row["kind"]), int(row["kind_count"])) for row in counts]
+    return dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))

@@ -1,0 +1,65 @@
+"""The catalog is the one list of tables: Settings, sinks and the schemas module agree with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from financelake import schemas
+from financelake.catalog import CATALOG, STREAMED_TABLES, WriteMode, table
+from financelake.config import TABLES, Settings, local_path
+
+
+def test_every_table_is_declared_once_with_its_schema_and_how_it_is_written() -> None:
+    assert tuple(CATALOG) == TABLES
+    assert set(STREAMED_TABLES) <= set(CATALOG)
+    assert set(schemas.RESULT_TABLES) == set(CATALOG) - set(STREAMED_TABLES)
+    assert table("gold").schema is schemas.GOLD
+    assert table("gold").write_mode is WriteMode.MERGE
+    assert table("gold").properties["delta.autoOptimize.autoCompact"] == "true"
+    assert table("silver").partition_by == ("date",)
+    assert table("silver").properties["delta.checkpointInterval"] == "100"
+    assert table("gold_ml").partition_by == ()
+    assert all(entry.description for entry in CATALOG.values())
+
+
+def test_table_path_knows_only_catalog_tables(tmp_path: Path) -> None:
+    settings = Settings(lake_root=str(tmp_path))
+    assert settings.table_path("gold_rl") == f"{tmp_path}/gold_rl"
+    with pytest.raises(ValueError, match="unknown table 'golden'"):
+        settings.table_path("golden")
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/data/lake", Path("/data/lake")),
+        ("relative/lake", Path("relative/lake")),
+        ("file:/data/lake", Path("/data/lake")),
+        ("file:///data/lake", Path("/data/lake")),
+        ("file://localhost/data/my%20lake", Path("/data/my lake")),
+        ("file://otherhost/data/lake", None),
+        ("s3a://bucket/lake", None),
+        ("abfss://c@account.dfs.core.windows.net/lake", None),
+    ],
+)
+def test_local_path_of_lake_locations(uri: str, expected: Path | None) -> None:
+    assert local_path(uri) == expected
+
+
+@pytest.mark.parametrize("root", ["file:{}", "file://{}", "{}"])
+def test_a_file_uri_lake_is_local_and_becomes_a_plain_path(tmp_path: Path, root: str) -> None:
+    settings = Settings(lake_root=root.format(tmp_path))
+
+    assert settings.lake_root == str(tmp_path)
+    assert settings.is_local_lake
+    assert local_path(settings.lake_root) == tmp_path
+
+
+def test_a_remote_lake_is_not_local() -> None:
+    settings = Settings(lake_root="s3a://bucket/lake/")
+
+    assert settings.lake_root == "s3a://bucket/lake"
+    assert not settings.is_local_lake
+    assert local_path(settings.table_path("gold")) is None

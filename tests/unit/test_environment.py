@@ -1,0 +1,96 @@
+"""Settings reach child processes whole: every field round-trips through the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from financelake.config import Settings
+from financelake.environment import ENV_PREFIX, settings_env
+
+# A value different from the default for every field, so a field that does not travel shows.
+NON_DEFAULTS: dict[str, object] = {
+    "lake_root": "/data/lake",
+    "jars_dir": Path("/opt/jars"),
+    "kafka_data_dir": Path("/var/kafka"),
+    "bootstrap_servers": "broker-1:9093,broker-2:9093",
+    "topic": "ticks",
+    "topic_partitions": 8,
+    "kafka_timeout_s": 5.5,
+    "security_protocol": "SASL_SSL",
+    "sasl_mechanism": "SCRAM-SHA-512",
+    "sasl_username": "alice",
+    "sasl_password": SecretStr("pa55 'word\""),
+    "ssl_cafile": Path("/etc/ca.pem"),
+    "ssl_certfile": Path("/etc/cert.pem"),
+    "ssl_keyfile": Path("/etc/key.pem"),
+    "spark_master": "spark://master:7077",
+    "spark_driver_memory": "3g",
+    "spark_ui": False,
+    "shuffle_partitions": 9,
+    "bar_interval": "5 minutes",
+    "watermark_delay": "1 minute",
+    "trigger_interval": "2 seconds",
+    "gold_trigger_interval": "30 seconds",
+    "max_offsets_per_trigger": 1000,
+    "compact_interval_s": 60.0,
+    "train_interval_s": 30.0,
+    "min_labelled_bars": 40,
+    "test_fraction": 0.25,
+    "walk_forward_folds": 3,
+    "lr_max_iter": 70,
+    "lr_reg_param": 0.05,
+    "initial_capital": 5_000.0,
+    "position_size": 0.2,
+    "fee_rate": 0.002,
+    "allow_short": True,
+    "rl_alpha": 0.2,
+    "rl_gamma": 0.9,
+    "rl_epsilon": 0.3,
+    "rl_epsilon_decay": 0.99,
+    "rl_episodes": 7,
+    "seed": 11,
+    "log_level": "DEBUG",
+    "log_format": "json",
+}
+
+
+def _child_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_the_table_of_values_covers_every_setting() -> None:
+    assert set(NON_DEFAULTS) == set(Settings.model_fields)
+    defaults = Settings()
+    assert all(getattr(defaults, name) != value for name, value in NON_DEFAULTS.items())
+
+
+def test_every_setting_round_trips_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"{ENV_PREFIX}{name.upper()}", raising=False)
+    settings = Settings(**NON_DEFAULTS)  # type: ignore[arg-type]
+
+    env = settings_env(settings, base={"PATH": "/bin"})
+
+    assert env["PATH"] == "/bin"
+    assert env["FINANCELAKE_SASL_USERNAME"] == "alice"
+    assert env["FINANCELAKE_SASL_PASSWORD"] == "pa55 'word\""
+    assert _child_settings(env, monkeypatch) == settings
+
+
+def test_unset_optional_settings_remove_stale_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = {"PATH": "/bin", "FINANCELAKE_MAX_OFFSETS_PER_TRIGGER": "5"}
+    monkeypatch.delenv("FINANCELAKE_MAX_OFFSETS_PER_TRIGGER", raising=False)
+    settings = Settings(lake_root="/data/lake")
+
+    env = settings_env(settings, base=stale)
+
+    assert "FINANCELAKE_MAX_OFFSETS_PER_TRIGGER" not in env
+    assert _child_settings(env, monkeypatch) == settings
