@@ -108,15 +108,19 @@ def _evaluate(
         calendar=calendar,
         seed=seed,
     )
-    metrics = {
+    return metrics_row(env, judged), curve
+
+
+def metrics_row(env: TradingEnv, judged: Judgement) -> dict[str, Any]:
+    """The `METRIC_COLUMNS` of a strategy played on `env` from its `start` bar."""
+    return {
         **asdict(judged),
         "closing_trades": env.closing_trades,
         "win_rate": env.winning_trades / env.closing_trades if env.closing_trades else math.nan,
-        "train_bars": n_train,
+        "train_bars": env.start,
         "test_start": env.window_start[env.start],
         "test_end": env.window_start[-1],
     }
-    return metrics, curve
 
 
 def _by_symbol(bars: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
