@@ -123,7 +123,8 @@ def path_metrics(
 
     Sortino divides the mean by the downside deviation (root mean square of the per-period
     shortfalls below 0); Calmar divides the annualised return by the max drawdown. Both are 0
-    when their denominator is.
+    when their denominator is; the annualised return (and Calmar) is NaN when the path is far too
+    short to compound over a year without overflowing.
     """
     periods = bar_periods(times, bar_seconds, calendar)
     returns, spans = _returns(equity, periods)
@@ -131,11 +132,11 @@ def path_metrics(
     per_year = _per_year(bar_seconds, calendar)
     drawdown = max_drawdown(path)
     total_periods = float(spans.sum())
-    annual = (
-        float((path[-1] / path[0]) ** (per_year / total_periods) - 1.0)
-        if total_periods > 0 and path[0] > 0 and path[-1] > 0
-        else 0.0
-    )
+    annual = 0.0
+    if total_periods > 0 and path[0] > 0 and path[-1] > 0:
+        exponent = math.log(path[-1] / path[0]) * per_year / total_periods
+        # Minutes of gains compounded over a year overflow: too short a path to annualise.
+        annual = math.expm1(exponent) if exponent < 700 else math.nan
     sortino = 0.0
     if len(returns) >= 2:
         downside = math.sqrt(float((np.minimum(returns, 0.0) ** 2).sum() / total_periods))
@@ -144,7 +145,7 @@ def path_metrics(
     return PathMetrics(
         sharpe=sharpe_ratio(path, bar_seconds, calendar, periods),
         sortino=sortino,
-        calmar=annual / drawdown if drawdown > 1e-15 else 0.0,
+        calmar=annual / drawdown if drawdown > 1e-15 else 0.0 * annual,
         annual_return=annual,
         max_drawdown=drawdown,
         max_drawdown_duration_s=max_drawdown_duration(path, times),
