@@ -35,8 +35,7 @@ import pandas as pd
 
 from financelake.config import Settings
 from financelake.market.simulator import simulate_bars
-from financelake.rl import QLearningAgent
-from financelake.training_nodes import trade, trade_signal
+from financelake.training_nodes import trade, trade_signal, trader_hyper
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 DRIFT_PER_BAR = 5e-5
@@ -123,13 +122,7 @@ def run_market(make: Callable[[int, int], pd.DataFrame], seeds: int, bars: int) 
     for seed in range(seeds):
         frame = make(seed, bars)
         run = settings.model_copy(update={"seed": seed})
-        agent = QLearningAgent(
-            alpha=run.rl_alpha,
-            gamma=run.rl_gamma,
-            epsilon=run.rl_epsilon,
-            epsilon_decay=run.rl_epsilon_decay,
-            seed=seed,
-        )
+        agent = trader_hyper(run).fresh()
         for traded in (
             trade(frame, agent, run),
             trade_signal(frame, classifier_scores(frame), run),

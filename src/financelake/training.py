@@ -47,7 +47,7 @@ from pyspark.sql import functions as F
 from financelake.config import Settings
 from financelake.errors import LakeError
 from financelake.ml.features import LABEL, training_rows
-from financelake.rl.snapshots import Hyper, QTableStore
+from financelake.rl.snapshots import QTableStore
 from financelake.training_nodes import (
     ABANDONED,
     OK,
@@ -56,6 +56,7 @@ from financelake.training_nodes import (
     classify,
     trade,
     trade_signal,
+    trader_hyper,
 )
 from financelake.training_results import ResultsSink, plain
 from financelake.transforms.gold import watermark_from
@@ -217,13 +218,7 @@ def run_training_cycle(
             return _abandoned(base, len(bars), started, timings)
 
         store = QTableStore(Path(settings.models_path)) if settings.is_local_lake else None
-        hyper = Hyper(
-            settings.rl_alpha,
-            settings.rl_gamma,
-            settings.rl_epsilon,
-            settings.rl_epsilon_decay,
-            settings.seed,
-        )
+        hyper = trader_hyper(settings)
         agent, source = (
             store.starting_agent(hyper, as_of_version) if store else (hyper.fresh(), "fresh")
         )

@@ -28,11 +28,11 @@ from financelake.ml.features import LABEL
 from financelake.ml.split import TimeSplit, before, between, plan_time_split, plan_walk_forward
 from financelake.ml.train import fit_classifier
 from financelake.rl import QLearningAgent, backtest_all
-from financelake.rl.backtest import COUNT_COLUMNS, METRIC_COLUMNS, metrics_row
-from financelake.rl.compare import judge
+from financelake.rl.backtest import COUNT_COLUMNS, METRIC_COLUMNS, evaluate_policy
 from financelake.rl.env import TradingEnv
 from financelake.rl.metrics import Calendar
-from financelake.rl.strategies import play, random_return, signal
+from financelake.rl.snapshots import Hyper
+from financelake.rl.strategies import Policy, signal
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,22 @@ def _walk_forward_aucs(
     return aucs
 
 
+def _on_any_env(policy: Policy) -> Callable[[TradingEnv], Policy]:
+    """A policy that does not depend on the env it plays (a precomputed signal)."""
+    return lambda env: policy
+
+
+def trader_hyper(settings: Settings) -> Hyper:
+    """The agent's learning parameters from the settings."""
+    return Hyper(
+        alpha=settings.rl_alpha,
+        gamma=settings.rl_gamma,
+        epsilon=settings.rl_epsilon,
+        epsilon_decay=settings.rl_epsilon_decay,
+        seed=settings.seed,
+    )
+
+
 def _book(settings: Settings) -> dict[str, float | bool]:
     return {
         "initial_capital": settings.initial_capital,
@@ -208,18 +224,17 @@ def trade_signal(bars: pd.DataFrame, scores: pd.DataFrame, settings: Settings) -
             reason = f"{test_bars} scored bar(s), need at least {max(2, settings.min_test_bars)}"
             rows.append({"symbol": symbol, "status": SKIPPED, "reason": reason})
             continue
-        env = TradingEnv(frame, **book, start=start)  # type: ignore[arg-type]
         long = (probability.fillna(0.0) > settings.signal_threshold).to_numpy()
-        path, _ = play(env, signal(long))
-        judged = judge(
-            path,
-            fee_rate=settings.fee_rate,
-            random_return=random_return(frame, start, book, seed=settings.seed),
-            bar_seconds=settings.bar_seconds,
-            calendar=calendar,
-            seed=settings.seed,
+        figures, _ = evaluate_policy(
+            frame,
+            start,
+            _on_any_env(signal(long)),
+            book,
+            settings.bar_seconds,
+            calendar,
+            settings.seed,
         )
-        rows.append({"symbol": symbol, "status": OK, "reason": None, **metrics_row(env, judged)})
+        rows.append({"symbol": symbol, "status": OK, "reason": None, **figures})
     metrics = pd.DataFrame(rows, columns=["symbol", "status", "reason", *METRIC_COLUMNS])
     metrics = metrics.astype({column: "Int64" for column in COUNT_COLUMNS})
     return Traded(CLASSIFIER, metrics.assign(strategy=CLASSIFIER), pd.DataFrame())

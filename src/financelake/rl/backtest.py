@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from financelake.rl.agent import QLearningAgent, market_codes, state_index
 from financelake.rl.compare import Judgement, judge
 from financelake.rl.env import TradingEnv
 from financelake.rl.metrics import Calendar
-from financelake.rl.strategies import EQUITY_COLUMNS, greedy, play, random_return
+from financelake.rl.strategies import EQUITY_COLUMNS, Policy, greedy, play, random_return
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +87,23 @@ def _train_episode(env: TradingEnv, agent: QLearningAgent, codes: npt.NDArray[np
         state = next_state
 
 
-def _evaluate(
+def evaluate_policy(
     frame: pd.DataFrame,
-    n_train: int,
-    agent: QLearningAgent,
-    book: dict[str, Any],
+    start: int,
+    policy: Callable[[TradingEnv], Policy],
+    book: Mapping[str, Any],
     bar_seconds: float,
     calendar: Calendar,
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Greedy pass over the test part, no learning: metrics beside the baselines, and the book."""
-    env = TradingEnv(frame, **book, start=n_train)
-    path, curve = play(env, greedy(agent, env))
-    baseline = random_return(frame, n_train, book, seed=seed)
+    """Play `policy(env)` on `frame` from bar `start`, no learning; the `METRIC_COLUMNS` beside
+    the baselines (the random policy on the same bars and book), and the book at each bar."""
+    env = TradingEnv(frame, **book, start=start)
+    path, curve = play(env, policy(env))
     judged = judge(
         path,
         fee_rate=env.fee_rate,
-        random_return=baseline,
+        random_return=random_return(frame, start, dict(book), seed=seed),
         bar_seconds=bar_seconds,
         calendar=calendar,
         seed=seed,
@@ -226,7 +226,15 @@ def backtest_all(
         if symbol in skipped:
             rows.append({"symbol": symbol, "status": "skipped", "reason": skipped[symbol]})
             continue
-        result, curve = _evaluate(frame, splits[symbol], learner, book, bar_seconds, calendar, seed)
+        result, curve = evaluate_policy(
+            frame,
+            splits[symbol],
+            lambda env: greedy(learner, env),
+            book,
+            bar_seconds,
+            calendar,
+            seed,
+        )
         rows.append({"symbol": symbol, "status": "ok", "reason": None, **result})
         curves.append(curve.assign(symbol=symbol)[["symbol", *EQUITY_COLUMNS]])
     log.info(

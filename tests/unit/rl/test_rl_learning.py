@@ -15,7 +15,8 @@ import pytest
 
 from financelake.config import Settings
 from financelake.market.simulator import simulate_bars
-from financelake.rl import QLearningAgent, backtest_all
+from financelake.rl import backtest_all
+from financelake.training_nodes import trader_hyper
 
 SEEDS = range(5)
 BARS = 6000
@@ -28,13 +29,7 @@ def _judged(model: str) -> pd.DataFrame:
     rows = []
     for seed in SEEDS:
         bars = simulate_bars(SYMBOLS, bars=BARS, model=model, seed=seed)  # type: ignore[arg-type]
-        agent = QLearningAgent(
-            alpha=settings.rl_alpha,
-            gamma=settings.rl_gamma,
-            epsilon=settings.rl_epsilon,
-            epsilon_decay=settings.rl_epsilon_decay,
-            seed=seed,
-        )
+        agent = trader_hyper(settings.model_copy(update={"seed": seed})).fresh()
         metrics, _ = backtest_all(
             bars,
             agent=agent,
