@@ -105,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="one training cycle now (classifier, then trader)")
     _common(train, spark=True)
-    train.add_argument("--as-of-version", type=int, help="train on this Delta version of Gold")
+    train.add_argument(
+        "--as-of-version",
+        type=int,
+        help="train on this Delta version of Gold; the trader starts from the Q-table snapshot "
+        "the first run on that version started from (a fresh table if no run read it) and the "
+        "live Q-table is left alone, so the same version gives the same trader metrics",
+    )
     train.add_argument("--bar-interval", help="Gold bar length the lake was built with")
     train.add_argument("--watermark", help="allowed lateness the lake was built with")
 

@@ -118,6 +118,9 @@ GOLD_ML = StructType(
         StructField("test_end", TimestampType()),
         StructField("test_positive_rate", DoubleType()),
         StructField("auc", DoubleType()),
+        StructField("auc_ci_low", DoubleType()),
+        StructField("auc_ci_high", DoubleType()),
+        StructField("auc_p_value", DoubleType()),
         StructField("fold_aucs", ArrayType(DoubleType(), False), False),
         StructField("features", ArrayType(StringType(), False), False),
         StructField("coefficients", ArrayType(DoubleType(), False), False),
@@ -125,7 +128,9 @@ GOLD_ML = StructType(
         StructField("model_path", StringType()),
     ]
 )
-"""One row per training run: what the classifier saw, how it split, how well it did."""
+"""One row per training run: what the classifier saw, how it split, how well it did. `status` ok
+needs at least `min_test_rows` test rows with both classes, else skipped with the reason; the AUC
+comes with a 95% DeLong interval and a two-sided p-value against 0.5."""
 
 GOLD_PREDICTIONS = StructType(
     [
@@ -147,22 +152,37 @@ GOLD_RL = StructType(
         StructField("trained_at", TimestampType(), False),
         StructField("gold_version", LongType(), False),
         StructField("symbol", StringType(), False),
+        StructField("strategy", StringType(), False),
         StructField("status", StringType(), False),
         StructField("reason", StringType()),
         StructField("initial_capital", DoubleType(), False),
         StructField("position_size", DoubleType(), False),
         StructField("fee_rate", DoubleType(), False),
         StructField("allow_short", BooleanType(), False),
-        StructField("alpha", DoubleType(), False),
-        StructField("gamma", DoubleType(), False),
-        StructField("epsilon", DoubleType(), False),
-        StructField("episodes", IntegerType(), False),
+        StructField("calendar", StringType(), False),
+        StructField("alpha", DoubleType()),
+        StructField("gamma", DoubleType()),
+        StructField("epsilon", DoubleType()),
+        StructField("episodes", IntegerType()),
+        StructField("q_table_source", StringType()),
+        StructField("signal_threshold", DoubleType()),
         StructField("final_portfolio_value", DoubleType()),
-        StructField("total_return", DoubleType()),
+        StructField("agent_return", DoubleType()),
         StructField("buy_hold_return", DoubleType()),
+        StructField("hold_return", DoubleType()),
+        StructField("random_return", DoubleType()),
+        StructField("exposure", DoubleType()),
+        StructField("exposure_matched_return", DoubleType()),
+        StructField("excess_vs_exposure_matched", DoubleType()),
+        StructField("excess_ci_low", DoubleType()),
+        StructField("excess_ci_high", DoubleType()),
         StructField("sharpe", DoubleType()),
+        StructField("sortino", DoubleType()),
+        StructField("calmar", DoubleType()),
         StructField("max_drawdown", DoubleType()),
+        StructField("max_drawdown_duration_s", DoubleType()),
         StructField("trades", LongType()),
+        StructField("never_traded", BooleanType()),
         StructField("closing_trades", LongType()),
         StructField("win_rate", DoubleType()),
         StructField("fees_paid", DoubleType()),
@@ -172,9 +192,13 @@ GOLD_RL = StructType(
         StructField("test_end", TimestampType()),
     ]
 )
-"""One row per symbol per run: the trader's parameters and its backtest metrics (null when the
-symbol was skipped; win_rate null when no position was closed). `epsilon` is the exploration
-rate the cycle started from (it decays, and carries over with the Q-table)."""
+"""One row per run, symbol and strategy (`q_learning`: the agent; `classifier`: long while the
+classifier's P(up) > signal_threshold): the book's parameters and the strategy's figures beside
+its baselines (see rl/compare.py), null when skipped. `agent_return` is the strategy's own return;
+`excess_vs_exposure_matched` = agent_return - exposure x buy_hold_return, with a 95% block-bootstrap
+interval. alpha/gamma/epsilon/episodes and q_table_source (the table the run started from:
+a snapshot path or "fresh") are the agent's, null for the classifier; `epsilon` is the exploration
+rate the cycle started from."""
 
 GOLD_RL_EQUITY = StructType(
     [
@@ -187,7 +211,7 @@ GOLD_RL_EQUITY = StructType(
         StructField("equity", DoubleType(), False),
     ]
 )
-"""Per run and symbol: the trader's book at each test bar (action -1/0/1 actually traded)."""
+"""Per run and symbol: the agent's book at each test bar (action -1/0/1 actually traded)."""
 
 RESULT_TABLES: dict[str, StructType] = {
     "gold_ml": GOLD_ML,

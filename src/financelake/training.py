@@ -1,30 +1,33 @@
-"""The training cycle: read one Gold version, fit and judge the classifier, backtest the trader,
-then record everything as one run in four Delta tables.
+"""The training cycle: read one Gold version, run the nodes, record everything as one run.
 
-One cycle, in order:
+One cycle, in order (the nodes are in `financelake.training_nodes`, the writer in
+`financelake.training_results`; this module only wires them):
 
 1. Read Gold at its latest version (or `as_of_version`, Delta time travel) and remember which.
 2. Keep closed bars only: window_end <= watermark = max(last_tick_at) - watermark delay (the
    same rule as the Gold stream's), so no bar that may still change is used.
-3. Classifier (`financelake.ml`): features and next-bar label per bar, a time split on one global
-   cutoff, a pipeline (assembler, scaler, logistic regression) fitted on the training part, AUC
-   on the test part; optional walk-forward folds. Skipped, with the reason recorded, when there
-   are fewer than `min_labelled_bars` labelled bars or a part lacks one of the classes.
-4. Trader (`financelake.rl.backtest_all`) on the same closed bars. It runs whether or not the
-   classifier was skipped; symbols with fewer than `min_labelled_bars` closed bars (or fewer than
-   two bars after its own time cutoff) are recorded as skipped with their reason. Its Q-table is
-   carried between cycles in `<models_path>/q_table.json` when the lake is on local disk.
+3. `classify`: features and next-bar label per bar, a time split on one global cutoff, a
+   pipeline fitted on the training part, AUC with a DeLong interval on the test part. Skipped,
+   with the reason, below `min_labelled_bars` labelled bars or `min_test_rows` test rows, or
+   when a part lacks a class.
+4. `trade`: the Q-learning agent on the same closed bars, judged per symbol against hold,
+   buy-and-hold, a random policy and exposure-matched buy-and-hold; symbols below
+   `min_labelled_bars` bars or `min_test_bars` test bars are skipped with the reason. It starts
+   from the live Q-table (latest Gold) or from the table the first run on `as_of_version`
+   started from (see `financelake.rl.snapshots`); only a run on the latest Gold updates the
+   live table. `trade_signal`: the classifier's P(up) traded on the same book, judged the same.
 5. Unless `should_stop()` says otherwise, write: the fitted model (MLlib save), then the detail
    tables (gold_predictions, gold_rl_equity), then the per-run tables (gold_rl, gold_ml), then
-   the Q-table. A reader who sees a run in gold_ml can therefore find all of its details.
+   the Q-table snapshots. A reader who sees a run in gold_ml can find all of its details.
 
 Every table write is a single append (one Delta commit per table per run). Re-running with
 `as_of_version` reproduces the classifier exactly (same rows, same order, same partitioning, a
-deterministic optimiser); the trader's result differs when its Q-table has learned since.
+deterministic optimiser) and the trader too (same starting table, same seed).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -36,49 +39,46 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
-from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from financelake.config import Settings
 from financelake.errors import LakeError
-from financelake.ml.evaluate import PREDICTION, PROBABILITY_UP, area_under_roc, scored
-from financelake.ml.features import FEATURE_NAMES, LABEL, training_rows
-from financelake.ml.split import TimeSplit, before, between, plan_time_split, plan_walk_forward
-from financelake.ml.train import coefficients, fit_classifier
-from financelake.rl import QLearningAgent, backtest_all
-from financelake.schemas import (
-    GOLD_ML,
-    GOLD_RL,
-    GOLD_RL_EQUITY,
-    RESULT_TABLES,
+from financelake.ml.features import LABEL, training_rows
+from financelake.rl.snapshots import QTableStore
+from financelake.training_nodes import (
+    ABANDONED,
+    OK,
+    Classified,
+    Traded,
+    classify,
+    trade,
+    trade_signal,
+    trader_hyper,
 )
-from financelake.streams.sinks import DeltaSink
+from financelake.training_results import ResultsSink, plain
 from financelake.transforms.gold import watermark_from
 
 log = logging.getLogger(__name__)
-
-OK, SKIPPED, ABANDONED = "ok", "skipped", "abandoned"
-TEST, FORWARD = "test", "forward"
-
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
 class TraderSummary:
-    """One symbol's backtest in a cycle, as the service logs it."""
+    """One symbol and strategy in a cycle, as the service logs it."""
 
     symbol: str
+    strategy: str
     status: str
     reason: str | None
-    total_return: float | None
-    buy_hold_return: float | None
-    final_portfolio_value: float | None
-    trades: int | None
+    agent_return: float | None = None
+    excess_vs_exposure_matched: float | None = None
+    excess_ci_low: float | None = None
+    excess_ci_high: float | None = None
+    trades: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ class CycleResult:
     test_rows: int | None = None
     test_positive_rate: float | None = None
     auc: float | None = None
+    auc_ci_low: float | None = None
+    auc_ci_high: float | None = None
     fold_aucs: tuple[float, ...] = ()
     model_path: str | None = None
     trader: tuple[TraderSummary, ...] = ()
@@ -111,11 +113,12 @@ class CycleResult:
         return sum(scored_folds) / len(scored_folds) if scored_folds else None
 
     def summary(self) -> str:
-        """One log line: the classifier's verdict and the trader's, with the time taken."""
+        """One log line: the classifier's verdict and the strategies', with the time taken."""
         if self.status == OK:
             classifier = (
-                f"AUC {self.auc:.3f} on {self.test_rows} test bars "
-                f"({self.test_positive_rate:.0%} up), {self.train_rows} train bars"
+                f"AUC {self.auc:.3f} [{self.auc_ci_low:.3f}, {self.auc_ci_high:.3f}] on "
+                f"{self.test_rows} test bars ({self.test_positive_rate:.0%} up), "
+                f"{self.train_rows} train bars"
             )
             if self.fold_aucs:
                 folds = ", ".join(f"{auc:.3f}" for auc in self.fold_aucs)
@@ -125,32 +128,22 @@ class CycleResult:
                 )
         else:
             classifier = f"classifier {self.status}: {self.reason}"
-        traded = [t for t in self.trader if t.status == OK and t.total_return is not None]
-        if traded:
-            mean_return = sum(t.total_return or 0.0 for t in traded) / len(traded)
-            trader = (
-                f"trader {len(traded)}/{len(self.trader)} symbols, mean return {mean_return:+.2%}"
+        strategies = sorted({t.strategy for t in self.trader})
+        parts = []
+        for strategy in strategies or ["trader"]:
+            rows = [t for t in self.trader if t.strategy == strategy]
+            judged = [t for t in rows if t.status == OK and t.excess_ci_low is not None]
+            above = sum(1 for t in judged if (t.excess_ci_low or 0.0) > 0)
+            below = sum(1 for t in judged if (t.excess_ci_high or 0.0) < 0)
+            parts.append(
+                f"{strategy} {len(judged)}/{len(rows)} symbols, excess vs exposure-matched "
+                f"above 0 on {above}, below on {below}"
             )
-        else:
-            trader = f"trader 0/{len(self.trader)} symbols"
         return (
             f"run {self.run_id} on gold v{self.gold_version} ({self.closed_bars} closed bars): "
-            f"{classifier}; {trader}; {self.seconds:.1f}s "
+            f"{classifier}; {'; '.join(parts)}; {self.seconds:.1f}s "
             f"(classifier {self.classifier_seconds:.1f}s, trader {self.trader_seconds:.1f}s)"
         )
-
-
-@dataclass
-class _Classified:
-    """The classifier's part of a cycle, before anything is written."""
-
-    status: str
-    reason: str | None
-    split: TimeSplit | None = None
-    model: PipelineModel | None = None
-    predictions: DataFrame | None = None
-    auc: float | None = None
-    fold_aucs: list[float] = field(default_factory=list)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -181,8 +174,9 @@ def run_training_cycle(
 ) -> CycleResult:
     """Run one training cycle (see the module docstring) and return what it did.
 
-    `as_of_version` re-trains on that Gold version (time travel) instead of the latest;
-    `run_id` names the run (default: `new_run_id()`); `should_stop` is asked before each
+    `as_of_version` re-trains on that Gold version (time travel) instead of the latest, the
+    trader from the table the first run on that version started from, without touching the live
+    table; `run_id` names the run (default: `new_run_id()`); `should_stop` is asked before each
     expensive step and before the first write, and a True abandons the cycle with nothing
     written. Raises LakeError when Gold does not exist.
     """
@@ -217,78 +211,77 @@ def run_training_cycle(
         if stop():
             return _abandoned(base, len(bars), started, timings)
 
-        classified = _classify(rows, bars, settings, stop)
+        classified = classify(rows, bars, settings, stop)
         predictions = classified.predictions
         mark = lap("classifier", mark)
         if classified.status == ABANDONED or stop():
             return _abandoned(base, len(bars), started, timings)
 
-        agent, q_table, epsilon = _trader_agent(settings)
-        metrics, equity = backtest_all(
-            bars[["symbol", "window_start", "close"]],
-            initial_capital=settings.initial_capital,
-            position_size=settings.position_size,
-            fee_rate=settings.fee_rate,
-            allow_short=settings.allow_short,
-            agent=agent,
-            episodes=settings.rl_episodes,
-            seed=settings.seed,
-            test_fraction=settings.test_fraction,
-            bar_seconds=settings.bar_seconds,
-            min_bars=settings.min_labelled_bars,
+        store = QTableStore(Path(settings.models_path)) if settings.is_local_lake else None
+        hyper = trader_hyper(settings)
+        agent, source = (
+            store.starting_agent(hyper, as_of_version) if store else (hyper.fresh(), "fresh")
         )
+        start_table = copy.deepcopy(agent)
+        traded = [trade(bars, agent, settings)]
+        if classified.scores is not None:
+            traded.append(trade_signal(bars, classified.scores, settings))
         mark = lap("trader", mark)
         if stop():
             return _abandoned(base, len(bars), started, timings)
 
+        sink = ResultsSink(spark, settings, run_id, trained_at, version)
         model_path = None
         if classified.model is not None:
             model_path = f"{settings.models_path}/classifier/{run_id}"
             classified.model.write().overwrite().save(model_path)
             mark = lap("write_model", mark)
-        if classified.predictions is not None:
-            rows_of_run = classified.predictions.select(F.lit(run_id).alias("run_id"), "*")
-            _append(spark, settings, "gold_predictions", rows_of_run)
-            mark = lap("write_gold_predictions", mark)
-        if len(equity):
-            _append(spark, settings, "gold_rl_equity", _equity_frame(spark, run_id, equity))
-            mark = lap("write_gold_rl_equity", mark)
-        if len(metrics):
-            rl_rows = _rl_rows(run_id, trained_at, version, settings, epsilon, metrics)
-            _append(spark, settings, "gold_rl", spark.createDataFrame(rl_rows, GOLD_RL))
-            mark = lap("write_gold_rl", mark)
-        ml_row = _ml_row(run_id, trained_at, version, watermark, classified, model_path)
-        _append(spark, settings, "gold_ml", spark.createDataFrame([ml_row], GOLD_ML))
-        mark = lap("write_gold_ml", mark)
-        if q_table is not None:
-            agent.save(q_table)
+        sink.write_predictions(classified)
+        sink.write_equity(traded[0])
+        sink.write_strategies(traded, float(start_table.epsilon), source)
+        sink.write_classifier(watermark, classified, model_path)
+        mark = lap("write_tables", mark)
+        if store is not None:
+            store.record(version, run_id, start_table, agent, live=as_of_version is None)
     finally:
         if predictions is not None:
             predictions.unpersist()
         rows.unpersist()
 
-    split = classified.split
-    result = CycleResult(
-        run_id=run_id,
+    result = _result(base, classified, traded, len(bars), model_path, started, timings)
+    log.info("%s", result.summary())
+    return result
+
+
+def _result(
+    base: dict[str, Any],
+    classified: Classified,
+    traded: list[Traded],
+    closed: int,
+    model_path: str | None,
+    started: float,
+    timings: dict[str, float],
+) -> CycleResult:
+    split, auc = classified.split, classified.auc
+    return CycleResult(
         status=classified.status,
         reason=classified.reason,
-        gold_version=version,
-        watermark=watermark,
-        closed_bars=len(bars),
+        closed_bars=closed,
         train_rows=split.train_rows if split else None,
         test_rows=split.test_rows if split else None,
         test_positive_rate=split.test_positive_rate if split else None,
-        auc=classified.auc,
+        auc=auc.auc if auc else None,
+        auc_ci_low=auc.ci_low if auc else None,
+        auc_ci_high=auc.ci_high if auc else None,
         fold_aucs=tuple(classified.fold_aucs),
         model_path=model_path,
-        trader=tuple(_trader_summaries(metrics)),
+        trader=tuple(_trader_summaries(traded)),
         classifier_seconds=timings["read"] + timings["classifier"],
         trader_seconds=timings["trader"],
         seconds=time.perf_counter() - started,
         timings=timings,
+        **base,
     )
-    log.info("%s", result.summary())
-    return result
 
 
 def _abandoned(
@@ -305,217 +298,18 @@ def _abandoned(
     )
 
 
-def _classify(
-    rows: DataFrame, bars: pd.DataFrame, settings: Settings, stop: Callable[[], bool]
-) -> _Classified:
-    """Split, fit, score and judge the classifier; a skipped result says why it could not."""
-    known = bars[bars[LABEL].notna()]
-    if len(known) < settings.min_labelled_bars:
-        return _Classified(
-            SKIPPED,
-            f"{len(known)} labelled closed bars, need at least {settings.min_labelled_bars}",
-        )
-    try:
-        split = plan_time_split(known["window_start"], known[LABEL], settings.test_fraction)
-    except ValueError as error:
-        return _Classified(SKIPPED, str(error))
-    problem = split.problem()
-    if problem is not None:
-        return _Classified(SKIPPED, problem, split)
-    if stop():  # the fit is the slow part: do not start it when the service is shutting down
-        return _Classified(ABANDONED, "asked to stop", split)
-
-    model = fit_classifier(
-        rows.transform(before(split.cutoff)),
-        max_iter=settings.lr_max_iter,
-        reg_param=settings.lr_reg_param,
-    )
-    targets = rows.where(F.col(LABEL).isNull() | (F.col("window_start") >= F.lit(split.cutoff)))
-    predictions = (
-        targets.transform(scored(model))
-        .select(
-            F.when(F.col(LABEL).isNull(), FORWARD).otherwise(TEST).alias("kind"),
-            "symbol",
-            "window_start",
-            PROBABILITY_UP,
-            PREDICTION,
-            LABEL,
-        )
-        .cache()
-    )
-    auc = area_under_roc(predictions.where(F.col("kind") == TEST))
-    return _Classified(
-        OK,
-        None,
-        split,
-        model,
-        predictions,
-        auc,
-        _walk_forward_aucs(rows, known, settings, stop),
-    )
-
-
-def _walk_forward_aucs(
-    rows: DataFrame, known: pd.DataFrame, settings: Settings, stop: Callable[[], bool]
-) -> list[float]:
-    """Each fold's test AUC (NaN for a fold whose train or test part lacks a class)."""
-    try:
-        folds = plan_walk_forward(known["window_start"], settings.walk_forward_folds)
-    except ValueError as error:
-        log.info("no walk-forward folds: %s", error)
-        return []
-    aucs: list[float] = []
-    starts = pd.to_datetime(known["window_start"], utc=True)
-    for fold in folds:
-        if stop():
-            break
-        in_train = starts < fold.test_start
-        in_test = ~in_train
-        if fold.test_stop is not None:
-            in_test &= starts < fold.test_stop
-        if any(known[LABEL][part].nunique() < 2 for part in (in_train, in_test)):
-            aucs.append(math.nan)
-            continue
-        model = fit_classifier(
-            rows.transform(before(fold.test_start)),
-            max_iter=settings.lr_max_iter,
-            reg_param=settings.lr_reg_param,
-        )
-        test = rows.transform(between(fold.test_start, fold.test_stop)).transform(scored(model))
-        aucs.append(area_under_roc(test))
-    return aucs
-
-
-def _trader_agent(settings: Settings) -> tuple[QLearningAgent, Path | None, float]:
-    """The Q-learning agent this cycle continues (or starts), where to keep it, its epsilon.
-
-    The table lives next to the classifier models when the lake is on local disk; elsewhere each
-    cycle starts afresh (the JSON file is written with local file operations).
-    """
-    hyper = {
-        "alpha": settings.rl_alpha,
-        "gamma": settings.rl_gamma,
-        "epsilon_decay": settings.rl_epsilon_decay,
-    }
-    path = Path(f"{settings.models_path}/q_table.json") if settings.is_local_lake else None
-    if path is not None and path.exists():
-        agent = QLearningAgent.load(path, seed=settings.seed)
-        # The table and its decayed epsilon carry over; the learning rates follow the settings.
-        agent.alpha, agent.gamma = hyper["alpha"], hyper["gamma"]
-        agent.epsilon_decay = hyper["epsilon_decay"]
-    else:
-        agent = QLearningAgent(epsilon=settings.rl_epsilon, seed=settings.seed, **hyper)
-    return agent, path, float(agent.epsilon)
-
-
-def _append(spark: SparkSession, settings: Settings, table: str, rows: DataFrame) -> None:
-    """Append one run's rows to a result table in one commit, creating the table on first use."""
-    sink = DeltaSink(spark, settings.table_path(table), RESULT_TABLES[table], partition_by=())
-    sink.setup()
-    rows.select(*RESULT_TABLES[table].fieldNames()).write.format("delta").mode("append").save(
-        sink.path
-    )
-
-
-def _py(value: Any) -> Any:
-    """A pandas/numpy cell as a plain Python value for Spark rows: NaN/NA -> None, UTC datetimes."""
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        stamp = value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
-        return stamp.to_pydatetime()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value.item() if hasattr(value, "item") else value
-
-
-def _rl_rows(
-    run_id: str,
-    trained_at: datetime,
-    version: int,
-    settings: Settings,
-    epsilon: float,
-    metrics: pd.DataFrame,
-) -> list[tuple[Any, ...]]:
-    params = {
-        "run_id": run_id,
-        "trained_at": trained_at,
-        "gold_version": version,
-        "initial_capital": float(settings.initial_capital),
-        "position_size": float(settings.position_size),
-        "fee_rate": float(settings.fee_rate),
-        "allow_short": settings.allow_short,
-        "alpha": float(settings.rl_alpha),
-        "gamma": float(settings.rl_gamma),
-        "epsilon": epsilon,
-        "episodes": settings.rl_episodes,
-    }
-    out = []
-    for record in metrics.to_dict("records"):
-        row = {**params, **{str(key): _py(value) for key, value in record.items()}}
-        for name in ("trades", "closing_trades", "train_bars", "test_bars"):
-            row[name] = None if row.get(name) is None else int(row[name])
-        out.append(tuple(row.get(name) for name in GOLD_RL.fieldNames()))
-    return out
-
-
-def _equity_frame(spark: SparkSession, run_id: str, equity: pd.DataFrame) -> DataFrame:
-    frame = equity.assign(run_id=run_id, action=equity["action"].astype("int32"))
-    return spark.createDataFrame(frame[GOLD_RL_EQUITY.fieldNames()], GOLD_RL_EQUITY)
-
-
-def _ml_row(
-    run_id: str,
-    trained_at: datetime,
-    version: int,
-    watermark: datetime | None,
-    classified: _Classified,
-    model_path: str | None,
-) -> tuple[Any, ...]:
-    split = classified.split
-    weights: tuple[float, ...] = ()
-    intercept: float | None = None
-    if classified.model is not None:
-        fitted = coefficients(classified.model)
-        weights, intercept = fitted.weights, fitted.intercept
-    row = {
-        "run_id": run_id,
-        "trained_at": trained_at,
-        "status": classified.status,
-        "reason": classified.reason,
-        "gold_version": version,
-        "watermark": watermark,
-        "train_rows": split.train_rows if split else None,
-        "test_rows": split.test_rows if split else None,
-        "train_start": split.train_start if split else None,
-        "train_end": split.train_end if split else None,
-        "test_start": split.test_start if split else None,
-        "test_end": split.test_end if split else None,
-        "test_positive_rate": split.test_positive_rate if split else None,
-        "auc": classified.auc,
-        "fold_aucs": [float(auc) for auc in classified.fold_aucs],
-        "features": list(FEATURE_NAMES),
-        "coefficients": list(weights),
-        "intercept": intercept,
-        "model_path": model_path,
-    }
-    return tuple(row[name] for name in GOLD_ML.fieldNames())
-
-
-def _trader_summaries(metrics: pd.DataFrame) -> Iterable[TraderSummary]:
-    for record in metrics.to_dict("records"):
-        values = {str(key): _py(value) for key, value in record.items()}
-        yield TraderSummary(
-            symbol=str(values["symbol"]),
-            status=str(values["status"]),
-            reason=values.get("reason"),
-            total_return=values.get("total_return"),
-            buy_hold_return=values.get("buy_hold_return"),
-            final_portfolio_value=values.get("final_portfolio_value"),
-            trades=None if values.get("trades") is None else int(values["trades"]),
-        )
+def _trader_summaries(traded: list[Traded]) -> Iterable[TraderSummary]:
+    for result in traded:
+        for record in result.metrics.to_dict("records"):
+            values = {str(key): plain(value) for key, value in record.items()}
+            yield TraderSummary(
+                symbol=str(values["symbol"]),
+                strategy=result.strategy,
+                status=str(values["status"]),
+                reason=values.get("reason"),
+                agent_return=values.get("agent_return"),
+                excess_vs_exposure_matched=values.get("excess_vs_exposure_matched"),
+                excess_ci_low=values.get("excess_ci_low"),
+                excess_ci_high=values.get("excess_ci_high"),
+                trades=None if values.get("trades") is None else int(values["trades"]),
+            )

@@ -72,7 +72,17 @@ def test_trend_auc_beats_chance_reproducibly_and_the_trader_is_recorded(
     rl = read_table(lake, "gold_rl")
     equity = read_table(lake, "gold_rl_equity")
     first_run = rl[(rl.run_id == first.run_id) & (rl.status == "ok")]
+    assert set(first_run[first_run.strategy == "classifier"].symbol) == set(SYMBOLS)
+    first_run = first_run[first_run.strategy == "q_learning"]
     assert set(first_run.symbol) == set(SYMBOLS)
+    assert (first_run.excess_ci_low <= first_run.excess_ci_high).all()
+    # The re-run as of the same version traded exactly as the first run did.
+    again_run = rl[(rl.run_id == again.run_id) & (rl.strategy == "q_learning")]
+    figures = ["symbol", "agent_return", "trades", "excess_ci_low", "excess_ci_high"]
+    pd.testing.assert_frame_equal(
+        first_run[figures].sort_values("symbol", ignore_index=True),
+        again_run[figures].sort_values("symbol", ignore_index=True),
+    )
     for row in first_run.itertuples():
         curve = equity[(equity.run_id == first.run_id) & (equity.symbol == row.symbol)]
         last = curve.sort_values("window_start").equity.iloc[-1]

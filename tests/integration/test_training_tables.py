@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from chispa import assert_approx_df_equality
+from delta.tables import DeltaTable
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from financelake import training
+from financelake import training_nodes
 from financelake.config import Settings
 from financelake.ml import FEATURE_NAMES, area_under_roc, scored, training_rows
 from financelake.schemas import GOLD, RESULT_TABLES
@@ -110,6 +111,9 @@ def lake_settings(root: Path, **overrides: Any) -> Settings:
         "spark_ui": False,
         "shuffle_partitions": 2,
         "rl_episodes": 2,
+        # Small lakes (200 bars a symbol, 40 test bars): figures from so few bars are
+        # small-sample; the default minimum of 100 would skip them.
+        "min_test_bars": 20,
     }
     return Settings(**{**options, **overrides})
 
@@ -166,11 +170,30 @@ def test_the_four_tables_fill_and_agree(spark: SparkSession, walk: TrainedLake) 
     assert test["window_start"].max() == run["test_end"]
     assert len(forward) == 20 and forward["label"].isna().all()
     assert forward["symbol"].is_unique
-    # The recorded AUC is the AUC of the recorded test predictions.
+    # The recorded AUC is the AUC of the recorded test predictions, inside its interval.
     recorded = spark.createDataFrame(test[["probability_up", "label"]].astype(float))
     assert area_under_roc(recorded) == pytest.approx(result.auc, abs=1e-12)
+    assert run["auc_ci_low"] < result.auc < run["auc_ci_high"]
+    assert run["auc_ci_low"] < 0.5 < run["auc_ci_high"] and run["auc_p_value"] > 0.05
 
-    rl = read(spark, settings, "gold_rl", result.run_id).set_index("symbol")
+    strategies = read(spark, settings, "gold_rl", result.run_id)
+    assert sorted(set(strategies["strategy"])) == ["classifier", "q_learning"]
+    signal = strategies[strategies["strategy"] == "classifier"].set_index("symbol")
+    assert len(signal) == 20 and (signal["status"] == "ok").all()
+    assert (signal["signal_threshold"] == settings.signal_threshold).all()
+    assert signal["alpha"].isna().all() and signal["q_table_source"].isna().all()
+    rl = strategies[strategies["strategy"] == "q_learning"].set_index("symbol")
+    assert (rl["q_table_source"] == "fresh").all()
+    for frame in (rl, signal):
+        assert (frame["hold_return"] == 0.0).all()
+        assert (frame["excess_ci_low"] <= frame["excess_vs_exposure_matched"]).all()
+        assert (frame["excess_vs_exposure_matched"] <= frame["excess_ci_high"]).all()
+        assert (frame["never_traded"] == (frame["trades"] == 0)).all()
+    # Each result table's commit says which run and which Gold version it holds.
+    for table in RESULT_TABLES:
+        history = DeltaTable.forPath(spark, settings.table_path(table)).history(1)
+        note = json.loads(history.select("userMetadata").first()[0])
+        assert note == {"run_id": result.run_id, "gold_version": walk.version}, table
     equity = read(spark, settings, "gold_rl_equity", result.run_id)
     assert len(rl) == 20 and (rl["status"] == "ok").all()
     assert (rl["gold_version"] == walk.version).all()
@@ -207,11 +230,13 @@ def test_the_saved_model_loads_back_and_scores(spark: SparkSession, walk: Traine
     )
 
 
-def test_as_of_version_reproduces_the_auc(spark: SparkSession, walk: TrainedLake) -> None:
+def test_as_of_version_reproduces_the_auc_and_the_trader(
+    spark: SparkSession, walk: TrainedLake
+) -> None:
     # Runs last of the random-walk tests: it appends to that lake's Gold.
     settings, first = walk.settings, walk.result
     q_table = Path(settings.models_path) / "q_table.json"
-    episodes = json.loads(q_table.read_text())["episodes"]
+    live = q_table.read_text()
     more = synthetic_gold(20, 60, seed=9, start="2024-01-02")
     assert write_gold(spark, settings.table_path("gold"), more) > walk.version
 
@@ -221,8 +246,24 @@ def test_as_of_version_reproduces_the_auc(spark: SparkSession, walk: TrainedLake
     assert (again.train_rows, again.test_rows) == (first.train_rows, first.test_rows)
     assert again.auc == first.auc  # exactly: same rows, same order, deterministic optimiser
     assert read(spark, settings, "gold_ml", "walk-2")["gold_version"].tolist() == [walk.version]
-    # The trader's Q-table carried over from one cycle to the next.
-    assert json.loads(q_table.read_text())["episodes"] == episodes + settings.rl_episodes
+    # The trader started from the table the first run on this version started from, and
+    # ended where that run ended: same metrics. The live table is untouched.
+    figures = ["symbol", "strategy", "agent_return", "excess_ci_low", "excess_ci_high", "trades"]
+    runs = [read(spark, settings, "gold_rl", run)[figures] for run in ("walk-1", "walk-2")]
+    pd.testing.assert_frame_equal(
+        *(run.sort_values(figures[:2], ignore_index=True) for run in runs)
+    )
+    assert q_table.read_text() == live
+    snapshots = Path(settings.models_path) / "q_tables" / f"v{walk.version}"
+    assert sorted(path.name for path in snapshots.iterdir()) == [
+        "walk-1-end.json",
+        "walk-1-start.json",
+        "walk-2-end.json",
+        "walk-2-start.json",
+    ]
+    assert (snapshots / "walk-1-end.json").read_text() == (
+        snapshots / "walk-2-end.json"
+    ).read_text()
 
 
 def test_a_persistent_trend_is_predicted(spark: SparkSession, tmp_path: Path) -> None:
@@ -278,14 +319,14 @@ def test_should_stop_abandons_without_writing(
     # Asked to stop only once everything is computed, just before the first write.
     traded: list[bool] = []
 
-    backtest = training.backtest_all
+    backtest = training_nodes.backtest_all
 
     def backtest_then_stop(*args: Any, **kwargs: Any) -> Any:
         result = backtest(*args, **kwargs)
         traded.append(True)
         return result
 
-    monkeypatch.setattr(training, "backtest_all", backtest_then_stop)
+    monkeypatch.setattr(training_nodes, "backtest_all", backtest_then_stop)
     late = run_training_cycle(spark, settings, should_stop=lambda: bool(traded))
     assert traded and late.status == "abandoned"
     for table in RESULT_TABLES:

@@ -39,9 +39,10 @@ def test_bad_run_id_and_missing_gold_fail_clearly(spark: SparkSession, tmp_path:
 
 def test_summary_is_one_line_with_both_verdicts() -> None:
     trader = (
-        TraderSummary("A", "ok", None, 0.02, 0.01, 10_200.0, 4),
-        TraderSummary("B", "ok", None, -0.01, 0.0, 9_900.0, 2),
-        TraderSummary("C", "skipped", "only 3 bars, need at least 30", None, None, None, None),
+        TraderSummary("A", "q_learning", "ok", None, 0.02, 0.015, 0.004, 0.03, 4),
+        TraderSummary("B", "q_learning", "ok", None, -0.01, -0.002, -0.02, 0.01, 2),
+        TraderSummary("C", "q_learning", "skipped", "only 3 bars, need at least 30"),
+        TraderSummary("A", "classifier", "ok", None, -0.05, -0.04, -0.06, -0.01, 40),
     )
     result = CycleResult(
         run_id="r1",
@@ -54,22 +55,25 @@ def test_summary_is_one_line_with_both_verdicts() -> None:
         test_rows=200,
         test_positive_rate=0.5,
         auc=0.512,
+        auc_ci_low=0.45,
+        auc_ci_high=0.57,
         fold_aucs=(0.5, math.nan, 0.54),
         trader=trader,
         seconds=3.2,
     )
     line = result.summary()
     assert "\n" not in line
-    assert "AUC 0.512 on 200 test bars (50% up)" in line
+    assert "AUC 0.512 [0.450, 0.570] on 200 test bars (50% up)" in line
     assert "mean 0.520" in line  # the NaN fold (one class only) does not count
-    assert "trader 2/3 symbols, mean return +0.50%" in line
+    assert "q_learning 2/3 symbols, excess vs exposure-matched above 0 on 1, below on 0" in line
+    assert "classifier 1/1 symbols, excess vs exposure-matched above 0 on 0, below on 1" in line
     skipped = CycleResult("r2", "skipped", "12 labelled closed bars, need at least 30", 1, None, 14)
     assert "classifier skipped: 12 labelled closed bars" in skipped.summary()
 
 
 def test_result_tables_have_the_documented_columns() -> None:
     assert GOLD_ML.fieldNames()[:5] == ["run_id", "trained_at", "status", "reason", "gold_version"]
-    for column in ("test_positive_rate", "auc", "fold_aucs", "features", "coefficients"):
+    for column in ("test_positive_rate", "auc", "auc_ci_low", "auc_ci_high", "auc_p_value"):
         assert column in GOLD_ML.fieldNames()
     assert GOLD_PREDICTIONS.fieldNames() == [
         "run_id",
@@ -80,8 +84,26 @@ def test_result_tables_have_the_documented_columns() -> None:
         "prediction",
         "label",
     ]
-    for column in ("initial_capital", "alpha", "episodes", "sharpe", "win_rate", "status"):
+    for column in (
+        "strategy",
+        "agent_return",
+        "buy_hold_return",
+        "hold_return",
+        "random_return",
+        "exposure",
+        "exposure_matched_return",
+        "excess_vs_exposure_matched",
+        "excess_ci_low",
+        "excess_ci_high",
+        "trades",
+        "never_traded",
+        "sortino",
+        "calmar",
+        "max_drawdown_duration_s",
+    ):
         assert column in GOLD_RL.fieldNames()
+    assert "excess_return" not in GOLD_RL.fieldNames()
+    assert "total_return" not in GOLD_RL.fieldNames()
     assert GOLD_RL_EQUITY.fieldNames() == [
         "run_id",
         "symbol",

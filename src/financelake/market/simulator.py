@@ -3,7 +3,9 @@
 Each symbol follows a geometric random walk in *market time* (event timestamps advance by
 `tick_interval_s` per tick, however fast the ticks are produced). The `trend` model adds a
 persistent drift regime so that the direction of the next bar is partly predictable; the
-`random-walk` model has none, so an honest classifier should score AUC ≈ 0.5 on it.
+`mean-reverting` model pulls the log price back towards a slowly wandering anchor (an
+Ornstein-Uhlenbeck deviation), so a price far below its recent level tends to come back; the
+`random-walk` model has neither, so an honest classifier should score AUC ≈ 0.5 on it.
 
 Symbols draw from their own generator seeded by `(seed, crc32(symbol))`: the same seed gives
 the same ticks, and adding a symbol does not change the others.
@@ -23,15 +25,17 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-Model = Literal["random-walk", "trend"]
-MODELS: tuple[Model, ...] = ("random-walk", "trend")
+Model = Literal["random-walk", "trend", "mean-reverting"]
+MODELS: tuple[Model, ...] = ("random-walk", "trend", "mean-reverting")
 DEFAULT_MODEL: Model = "trend"  # the demo wants something learnable; random-walk is the control
 DEFAULT_SYMBOLS: tuple[str, ...] = ("AAPL", "MSFT", "GOOG", "AMZN")
 
 VOLATILITY = 1e-4  # std of the log return per √second of market time (≈ 2.9 % a day)
 TREND_REGIME_S = 300.0  # mean life of a drift regime, in seconds of market time
 TREND_DRIFT = 1.1e-5  # std of a regime's drift (log return per second of market time)
+REVERSION_S = 900.0  # mean-reverting model: mean life of a deviation from the anchor (market time)
 DOLLAR_VOLUME_PER_S = 20_000.0  # median traded value per second, so cheap stocks trade more shares
 _CHUNK = 4096  # ticks drawn per symbol at a time; part of the seed's meaning, keep it fixed
 _EPOCH = datetime(1970, 1, 1)
@@ -126,6 +130,41 @@ def simulate_ticks(
     return islice(ticks, count) if count else ticks
 
 
+def simulate_bars(
+    symbols: Sequence[str] = DEFAULT_SYMBOLS,
+    *,
+    bars: int,
+    model: Model = DEFAULT_MODEL,
+    seed: int = 7,
+    bar_seconds: int = 60,
+    tick_interval_s: float = 20.0,
+    start: datetime = datetime(2024, 1, 1),
+) -> pd.DataFrame:
+    """Closing prices of `bars` bars per symbol: columns symbol, window_start, close.
+
+    The same prices `simulate_ticks` publishes with the same seed, model and tick interval
+    (drawn in the same chunks), cut into bars the way Gold cuts them: a bar's close is its last
+    tick's price. For experiments and tests that need many bars without Kafka or Spark.
+    """
+    per_bar = bar_seconds / tick_interval_s
+    if bars < 1 or per_bar < 1 or per_bar != int(per_bar):
+        raise ValueError(
+            f"need bars >= 1 and bar_seconds a whole multiple of tick_interval_s, got {bars}, "
+            f"{bar_seconds}, {tick_interval_s}"
+        )
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    n = bars * int(per_bar)
+    times = pd.date_range(utc_naive(start), periods=bars, freq=f"{bar_seconds}s")
+    frames = []
+    for symbol in symbols:
+        path = _PricePath(symbol, seed, model, tick_interval_s)
+        prices = np.concatenate([path.step(_CHUNK)[0] for _ in range(-(-n // _CHUNK))])[:n]
+        closes = prices[int(per_bar) - 1 :: int(per_bar)]
+        frames.append(pd.DataFrame({"symbol": symbol, "window_start": times, "close": closes}))
+    return pd.concat(frames, ignore_index=True)
+
+
 def _simulate(
     symbols: list[str], model: Model, seed: int, start_us: int, step_us: int
 ) -> Iterator[Tick]:
@@ -164,6 +203,11 @@ class _PricePath:
         self.noise = VOLATILITY * math.sqrt(dt)
         self.dt = dt
         self.trend = model == "trend"
+        self.reverting = model == "mean-reverting"
+        # Exact discretisation of the Ornstein-Uhlenbeck deviation: x' = keep * x + shock.
+        self.keep = math.exp(-dt / REVERSION_S)
+        self.deviation = 0.0
+        self.anchor = self.log_price
         # A regime ends in any tick with the probability that fits its mean life in market time.
         self.switch_p = -math.expm1(-dt / TREND_REGIME_S)
         self.drift = float(self.rng.normal(0.0, TREND_DRIFT))
@@ -173,13 +217,31 @@ class _PricePath:
         returns = self.noise * self.rng.standard_normal(n)
         if self.trend:
             returns += self._drifts(n) * self.dt
-        log_prices = self.log_price + np.cumsum(returns)
+        if self.reverting:
+            log_prices = self._reverting(returns)
+        else:
+            log_prices = self.log_price + np.cumsum(returns)
         self.log_price = float(log_prices[-1])
         # Rounded before anyone takes a max or min, so low <= price <= high survives JSON.
         prices = np.maximum(np.round(np.exp(log_prices), 4), 1e-4)
         sizes = self.rng.lognormal(math.log(self.median_volume), 0.6, n)
         volumes = np.maximum(np.rint(sizes), 1).astype(np.int64)
         return prices, volumes
+
+    def _reverting(self, shocks: FloatArray) -> FloatArray:
+        # log price = anchor + deviation: the deviation decays towards 0 (AR(1), the exact
+        # discretisation of an Ornstein-Uhlenbeck process), the anchor wanders at a tenth of the
+        # noise so prices keep no fixed level. A plain loop: the recursion is sequential, and
+        # at ~0.1 µs a tick it costs far less than building the ticks.
+        deviation = np.empty(len(shocks))
+        x, keep = self.deviation, self.keep
+        for i, shock in enumerate(shocks.tolist()):
+            x = keep * x + shock
+            deviation[i] = x
+        self.deviation = x
+        anchors = self.anchor + np.cumsum(0.1 * self.noise * self.rng.standard_normal(len(shocks)))
+        self.anchor = float(anchors[-1])
+        return anchors + deviation
 
     def _drifts(self, n: int) -> FloatArray:
         # Piecewise-constant drift: each tick may start a new regime with a fresh N(0, σ) drift.

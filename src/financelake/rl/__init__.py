@@ -7,8 +7,9 @@ Importing this package registers the environment as `financelake/Trading-v0`, so
 from gymnasium.envs.registration import register, registry
 
 from financelake.rl.agent import QLearningAgent
-from financelake.rl.backtest import backtest_all, backtest_symbol, max_drawdown, sharpe_ratio
+from financelake.rl.backtest import backtest_all, backtest_symbol
 from financelake.rl.env import BUY, HOLD, SELL, TradingEnv
+from financelake.rl.metrics import Calendar, max_drawdown, sharpe_ratio
 
 ENV_ID = "financelake/Trading-v0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "ENV_ID",
     "HOLD",
     "SELL",
+    "Calendar",
     "QLearningAgent",
     "TradingEnv",
     "backtest_all",

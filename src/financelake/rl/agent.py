@@ -4,8 +4,10 @@ State = (last-bar move, trend, position), 3 x 3 x 3 = 27 states:
 
 * last-bar move: the one-bar return in units of recent volatility, z1 = return_1 / volatility,
   bucketed down (z1 < -0.5), flat, up (z1 > 0.5);
-* trend: the five-bar return in the same units, z5 = return_5 / (volatility x sqrt(5)), with
-  the same buckets;
+* trend: the five-bar return in the same units, z5 = return_5 / (volatility x sqrt(5)),
+  bucketed at ±1: a five-bar move inside one standard deviation is noise, and with 0.5 the "up"
+  bucket mixed noise with trends so that no state paid for a round trip's fees (measured on the
+  simulator's trend model);
 * position: short, flat or long (the sign of the position fraction).
 
 Standardising by volatility is how volatility enters the state: the buckets mean the same thing on a
@@ -28,16 +30,18 @@ from financelake.rl.env import HOLD, TREND_BARS
 
 N_ACTIONS = 3
 Z_THRESHOLD = 0.5
-"""A standardised return beyond ±this is a move; inside it is flat."""
+"""A standardised one-bar return beyond ±this is a move; inside it is flat."""
+TREND_THRESHOLD = 1.0
+"""A standardised five-bar return beyond ±this is a trend; inside it is flat."""
 POSITION_EPSILON = 1e-6
 """Position fractions within ±this count as flat (float dust after selling everything)."""
 N_MARKET_CODES = 9
 N_STATES = N_MARKET_CODES * 3
-_FORMAT = "financelake-q-table/1"
+_FORMAT = "financelake-q-table/2"
 
 
-def _bucket(z: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    return (z > -Z_THRESHOLD).astype(np.intp) + (z > Z_THRESHOLD).astype(np.intp)
+def _bucket(z: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[np.intp]:
+    return (z > -threshold).astype(np.intp) + (z > threshold).astype(np.intp)
 
 
 def market_codes(features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.intp]:
@@ -51,7 +55,7 @@ def market_codes(features: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.intp
     safe = np.where(vol > 0, vol, 1.0)
     z1 = np.where(vol > 0, f[:, 0] / safe, 0.0)
     zk = np.where(vol > 0, f[:, 1] / (safe * math.sqrt(TREND_BARS)), 0.0)
-    return _bucket(z1) * 3 + _bucket(zk)
+    return _bucket(z1, Z_THRESHOLD) * 3 + _bucket(zk, TREND_THRESHOLD)
 
 
 def state_index(market_code: int, position_fraction: float) -> int:
@@ -62,6 +66,11 @@ def state_index(market_code: int, position_fraction: float) -> int:
 
 class QLearningAgent:
     """Epsilon-greedy tabular Q-learning; `q` is a (27, 3) numpy array indexed [state, action].
+
+    The learning rate of a (state, action) pair is 1 / (its visits), floored at `alpha`: the
+    first visits average the rewards seen so far (a bar's reward is mostly noise, several times
+    the signal), later ones keep tracking at `alpha`. With a constant 0.05 to 0.1 the estimates of
+    BUY stayed so noisy that on some seeds the agent never bought in any state.
 
     Randomness (exploration) comes only from the agent's own generator, seeded at construction:
     the same seed on the same bars gives the same episodes and the same Q-table. Epsilon is
@@ -92,6 +101,7 @@ class QLearningAgent:
         self.epsilon_decay = epsilon_decay
         self.episodes = 0
         self.q: npt.NDArray[np.float64] = np.zeros((N_STATES, N_ACTIONS))
+        self.visits: npt.NDArray[np.float64] = np.zeros((N_STATES, N_ACTIONS))
         self.rng = np.random.default_rng(seed)
 
     # Policy ------------------------------------------------------------------------------------
@@ -125,7 +135,8 @@ class QLearningAgent:
         q = self.q
         target = reward if terminated else reward + self.gamma * max(q[next_state].tolist())
         error = float(target - q[state, action])
-        q[state, action] += self.alpha * error
+        self.visits[state, action] += 1
+        q[state, action] += max(self.alpha, 1.0 / self.visits[state, action]) * error
         return error
 
     def update(
@@ -159,6 +170,7 @@ class QLearningAgent:
             "epsilon_decay": self.epsilon_decay,
             "episodes": self.episodes,
             "q": self.q.tolist(),
+            "visits": self.visits.tolist(),
         }
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
@@ -194,4 +206,5 @@ class QLearningAgent:
         )
         agent.episodes = int(payload["episodes"])
         agent.q = q
+        agent.visits = np.asarray(payload["visits"], dtype=np.float64)
         return agent

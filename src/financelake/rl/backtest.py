@@ -4,27 +4,22 @@ The split is in time, never random: one cutoff `window_start` such that the last
 the distinct bar times are the test part. With several symbols the cutoff is common, so nothing the
 shared Q-table learned comes from after the first evaluated bar of any symbol.
 
-Metric definitions (test part only, `P` = mark-to-market equity before each decision, starting at
-the initial capital and ending at the final portfolio value; one step per bar):
-
-* total_return = final_portfolio_value / initial_capital - 1. Always-HOLD returns 0 by definition.
-* buy_hold_return: put all equity in at the first test bar's close paying one fee, hold to the last
-  close (no exit fee, as the agent's final value is also marked to market, not liquidated).
-* sharpe: mean / sample std of the per-step returns of `P`, x sqrt(seconds per year / bar seconds),
-  with a 365-day year (the feed never closes); 0 when the std is 0.
-* max_drawdown: the largest fall of `P` from a running peak, as a positive fraction.
-* trades: fills (a BUY without cash or a SELL without shares is not a trade).
-* win_rate: among fills that reduce an open position (closing sells, or covering buys when short),
-  the fraction with a profit against the position's average cost, fees on both legs included;
-  NaN when nothing was closed. closing_trades is its denominator.
-* train_bars / test_bars, test_start / test_end: the split, and the first and last test bar times.
+Metrics (test part only; see `financelake.rl.compare` for the baselines and the interval, and
+`financelake.rl.metrics` for the annualised figures): agent_return = final value / initial capital
+- 1; buy_hold_return, hold_return (0), random_return (the random policy, mean over seeds, same
+book and fees), exposure and exposure_matched_return, excess_vs_exposure_matched with its 95%
+block-bootstrap interval; sharpe, sortino, calmar on the market calendar; max_drawdown and its
+duration; trades, never_traded, closing_trades and win_rate (the fraction of closing fills with a
+profit against the position's average cost, fees included; NaN when nothing was closed); train_bars
+and test_bars; test_start / test_end (first and last test bar times).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,48 +28,22 @@ import numpy.typing as npt
 import pandas as pd
 
 from financelake.rl.agent import QLearningAgent, market_codes, state_index
+from financelake.rl.compare import Judgement, judge
 from financelake.rl.env import TradingEnv
+from financelake.rl.metrics import Calendar
+from financelake.rl.strategies import EQUITY_COLUMNS, Policy, greedy, play, random_return
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_YEAR = 365 * 86_400
-EQUITY_COLUMNS = ["window_start", "action", "shares", "cash", "equity"]
 METRIC_COLUMNS = [
-    "final_portfolio_value",
-    "total_return",
-    "buy_hold_return",
-    "sharpe",
-    "max_drawdown",
-    "trades",
+    *(field.name for field in fields(Judgement)),
     "closing_trades",
     "win_rate",
-    "fees_paid",
     "train_bars",
-    "test_bars",
     "test_start",
     "test_end",
 ]
-
-
-def sharpe_ratio(equity: Sequence[float] | npt.NDArray[np.float64], bar_seconds: float) -> float:
-    """Annualised Sharpe ratio (no risk-free rate) of an equity path sampled once per bar."""
-    path = np.asarray(equity, dtype=np.float64)
-    if len(path) < 3:
-        return 0.0
-    returns = np.diff(path) / path[:-1]
-    std = float(returns.std(ddof=1))
-    if not std > 1e-15:
-        return 0.0
-    return float(returns.mean()) / std * math.sqrt(SECONDS_PER_YEAR / bar_seconds)
-
-
-def max_drawdown(equity: Sequence[float] | npt.NDArray[np.float64]) -> float:
-    """Largest peak-to-trough fall of an equity path, as a positive fraction of the peak."""
-    path = np.asarray(equity, dtype=np.float64)
-    if len(path) == 0:
-        return 0.0
-    peaks = np.maximum.accumulate(path)
-    return float(np.max(1.0 - path / peaks))
+COUNT_COLUMNS = ["trades", "closing_trades", "train_bars", "test_bars"]
 
 
 def _split_index(window_start: npt.NDArray[Any], cutoff: Any) -> int:
@@ -118,54 +87,40 @@ def _train_episode(env: TradingEnv, agent: QLearningAgent, codes: npt.NDArray[np
         state = next_state
 
 
-def _evaluate(
-    env: TradingEnv, agent: QLearningAgent, bar_seconds: float, n_train: int
+def evaluate_policy(
+    frame: pd.DataFrame,
+    start: int,
+    policy: Callable[[TradingEnv], Policy],
+    book: Mapping[str, Any],
+    bar_seconds: float,
+    calendar: Calendar,
+    seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Greedy pass over the env's episode (the test part), no learning; metrics and equity curve."""
-    codes: list[int] = market_codes(env.features).tolist()
-    closes = env.prices
-    obs, _ = env.reset()
-    times, actions, shares, cash, marked = [], [], [], [], []
-    before = [env.equity]  # P: equity before each decision
-    terminated = False
-    while not terminated:
-        t = env.t
-        action = agent.act_state(state_index(codes[t], float(obs[3])))
-        obs, _, terminated, _, info = env.step(action)
-        times.append(env.window_start[t])
-        actions.append(info["executed"])
-        shares.append(env.shares)
-        cash.append(env.cash)
-        marked.append(env.cash + env.shares * closes[t])
-        before.append(env.equity)
-    # The last bar takes no decision: its row shows the book carried into it.
-    times.append(env.window_start[env.t])
-    actions.append(0)
-    shares.append(env.shares)
-    cash.append(env.cash)
-    marked.append(env.equity)
+    """Play `policy(env)` on `frame` from bar `start`, no learning; the `METRIC_COLUMNS` beside
+    the baselines (the random policy on the same bars and book), and the book at each bar."""
+    env = TradingEnv(frame, **book, start=start)
+    path, curve = play(env, policy(env))
+    judged = judge(
+        path,
+        fee_rate=env.fee_rate,
+        random_return=random_return(frame, start, dict(book), seed=seed),
+        bar_seconds=bar_seconds,
+        calendar=calendar,
+        seed=seed,
+    )
+    return metrics_row(env, judged), curve
 
-    first = closes[env.start]
-    final = env.equity
-    metrics: dict[str, Any] = {
-        "final_portfolio_value": final,
-        "total_return": final / env.initial_capital - 1.0,
-        "buy_hold_return": float(closes[-1] / (first * (1.0 + env.fee_rate)) - 1.0),
-        "sharpe": sharpe_ratio(before, bar_seconds),
-        "max_drawdown": max_drawdown(before),
-        "trades": env.trades,
+
+def metrics_row(env: TradingEnv, judged: Judgement) -> dict[str, Any]:
+    """The `METRIC_COLUMNS` of a strategy played on `env` from its `start` bar."""
+    return {
+        **asdict(judged),
         "closing_trades": env.closing_trades,
         "win_rate": env.winning_trades / env.closing_trades if env.closing_trades else math.nan,
-        "fees_paid": env.fees_paid,
-        "train_bars": n_train,
-        "test_bars": len(closes) - env.start,
+        "train_bars": env.start,
         "test_start": env.window_start[env.start],
         "test_end": env.window_start[-1],
     }
-    curve = pd.DataFrame(
-        {"window_start": times, "action": actions, "shares": shares, "cash": cash, "equity": marked}
-    )
-    return metrics, curve
 
 
 def _by_symbol(bars: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -199,6 +154,8 @@ def backtest_all(
     test_fraction: float = 0.2,
     bar_seconds: float = 60.0,
     min_bars: int = 30,
+    min_test_bars: int = 2,
+    calendar: Calendar = Calendar.ALWAYS_OPEN,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Learn one shared Q-table on every symbol's training bars, then evaluate each symbol.
 
@@ -215,7 +172,8 @@ def backtest_all(
 
     Returns (metrics: one row per symbol with `status` 'ok' or 'skipped' and a `reason`,
     equity: `symbol` + the curve columns of `backtest_symbol`). A symbol with fewer than
-    `min_bars` bars or fewer than 2 bars after the cutoff is skipped, not an error.
+    `min_bars` bars or fewer than `min_test_bars` (at least 2) bars from the cutoff on is skipped,
+    not an error: a handful of test bars decides nothing (see `financelake.rl.compare`).
     """
     if episodes < 0 or not 0 < test_fraction < 1 or bar_seconds <= 0:
         raise ValueError(
@@ -240,8 +198,11 @@ def backtest_all(
         n_test = len(frame) - n_train
         if len(frame) < min_bars:
             skipped[symbol] = f"only {len(frame)} bars, need at least {min_bars}"
-        elif n_test < 2:
-            skipped[symbol] = f"{n_test} bar(s) from the train/test cutoff {cutoff} on, need 2"
+        elif n_test < max(2, min_test_bars):
+            skipped[symbol] = (
+                f"{n_test} bar(s) from the train/test cutoff {cutoff} on, "
+                f"need {max(2, min_test_bars)}"
+            )
         else:
             splits[symbol] = n_train
             if n_train >= 2:
@@ -265,8 +226,15 @@ def backtest_all(
         if symbol in skipped:
             rows.append({"symbol": symbol, "status": "skipped", "reason": skipped[symbol]})
             continue
-        env = TradingEnv(frame, **book, start=splits[symbol])
-        result, curve = _evaluate(env, learner, bar_seconds, splits[symbol])
+        result, curve = evaluate_policy(
+            frame,
+            splits[symbol],
+            lambda env: greedy(learner, env),
+            book,
+            bar_seconds,
+            calendar,
+            seed,
+        )
         rows.append({"symbol": symbol, "status": "ok", "reason": None, **result})
         curves.append(curve.assign(symbol=symbol)[["symbol", *EQUITY_COLUMNS]])
     log.info(
@@ -283,8 +251,8 @@ def backtest_all(
     )
     metrics = pd.DataFrame(rows, columns=["symbol", "status", "reason", *METRIC_COLUMNS])
     # Stable dtypes whatever was skipped, so appending to a table never changes its schema.
-    counts = ["trades", "closing_trades", "train_bars", "test_bars"]
-    metrics = metrics.astype({column: "Int64" for column in counts})
+    metrics = metrics.astype({column: "Int64" for column in COUNT_COLUMNS})
+    metrics["never_traded"] = metrics["never_traded"].astype("boolean")
     for column in ("test_start", "test_end"):
         metrics[column] = pd.to_datetime(metrics[column])
     return metrics, equity
@@ -307,6 +275,7 @@ def backtest_symbol(
     test_fraction: float = 0.2,
     bar_seconds: float = 60.0,
     min_bars: int = 30,
+    calendar: Calendar = Calendar.ALWAYS_OPEN,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Backtest one symbol: learn on its earlier bars, evaluate greedily on the later ones.
 
@@ -331,6 +300,7 @@ def backtest_symbol(
         test_fraction=test_fraction,
         bar_seconds=bar_seconds,
         min_bars=min_bars,
+        calendar=calendar,
     )
     row = {str(key): value for key, value in metrics.to_dict("records")[0].items()}
     if row.pop("status") != "ok":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from financelake.market.simulator import Model, Tick, simulate_ticks
+from financelake.market.simulator import Model, Tick, simulate_bars, simulate_ticks
 
 START = datetime(2026, 1, 7, 9, 30)
 
@@ -103,6 +103,28 @@ def test_trend_bars_have_persistent_direction() -> None:
     for returns in bar_returns("trend", seed=11):
         assert np.corrcoef(returns[:-1], returns[1:])[0, 1] > 0.2
         assert np.mean(np.sign(returns[1:]) == np.sign(returns[:-1])) > 0.56
+
+
+def test_mean_reverting_prices_come_back() -> None:
+    # A move away from the recent level tends to be undone: 30-bar returns are negatively
+    # correlated with the next 30 bars' (a random walk's are not).
+    for model, low, high in (("mean-reverting", -1.0, -0.15), ("random-walk", -0.15, 0.15)):
+        bars = simulate_bars(["AAA", "BBB"], bars=30_000, model=model, seed=5)
+        for _, closes in bars.groupby("symbol")["close"]:
+            moves = np.diff(np.log(closes.to_numpy()[::30]))
+            assert low < np.corrcoef(moves[:-1], moves[1:])[0, 1] < high, model
+
+
+def test_bars_are_the_published_ticks_cut_into_minutes() -> None:
+    for model in ("random-walk", "trend", "mean-reverting"):
+        ticks = frame(
+            list(simulate_ticks(["AAA", "BBB"], model=model, seed=2, start=START,
+                                tick_interval_s=20, count=600))
+        )  # fmt: skip
+        expected = ticks.groupby(["symbol", ticks["ts"].dt.floor("1min")])["price"].last()
+        bars = simulate_bars(["AAA", "BBB"], bars=100, model=model, seed=2, start=START)
+        got = bars.set_index(["symbol", "window_start"])["close"]
+        np.testing.assert_allclose(got.to_numpy(), expected.to_numpy())
 
 
 def test_to_json_matches_the_wire_format() -> None:

@@ -45,9 +45,12 @@ def test_update_rule_by_hand() -> None:
     agent.q[3] = [1.0, 2.0, 4.0]
     error = agent.update_state(0, BUY, reward=1.0, next_state=3, terminated=False)
     assert error == pytest.approx(1.0 + 0.9 * 4.0)
-    assert agent.q[0, BUY] == pytest.approx(0.5 * 4.6)
-    agent.update_state(1, SELL, reward=2.0, next_state=3, terminated=True)  # no bootstrap
-    assert agent.q[1, SELL] == pytest.approx(1.0)
+    assert agent.q[0, BUY] == pytest.approx(4.6)  # first visit: rate 1, the sample itself
+    agent.update_state(0, BUY, reward=0.0, next_state=3, terminated=True)  # no bootstrap
+    assert agent.q[0, BUY] == pytest.approx(4.6 / 2)  # second visit: the mean of the two
+    agent.update_state(0, BUY, reward=0.0, next_state=3, terminated=True)
+    assert agent.q[0, BUY] == pytest.approx(2.3 - 0.5 * 2.3)  # 1/3 < alpha: the floor rules
+    assert agent.visits[0, BUY] == 3
 
 
 def test_greedy_prefers_hold_on_ties_and_explores_with_its_own_generator() -> None:

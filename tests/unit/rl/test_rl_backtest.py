@@ -45,7 +45,7 @@ def test_equity_curve_audits_the_metrics(make_bars) -> None:
     assert metrics["test_start"] == bars["window_start"][151]
     assert metrics["test_end"] == bars["window_start"][200]
     assert curve["equity"].iloc[-1] == metrics["final_portfolio_value"]
-    assert metrics["total_return"] == pytest.approx(metrics["final_portfolio_value"] / 1e4 - 1)
+    assert metrics["agent_return"] == pytest.approx(metrics["final_portfolio_value"] / 1e4 - 1)
     close = bars["close"].to_numpy()[151:]
     np.testing.assert_allclose(curve["equity"], curve["cash"] + curve["shares"] * close)
     assert set(curve["action"]) <= {-1, 0, 1}
@@ -69,8 +69,8 @@ def test_agent_learns_an_obvious_pattern(make_bars) -> None:
     for seed in range(3):
         metrics, _ = backtest_symbol(make_bars(alternating(1000, seed)), episodes=5, seed=seed)
         assert metrics["buy_hold_return"] > 0.01  # the test part starts low and ends high
-        assert metrics["total_return"] > metrics["buy_hold_return"] + 0.05
-        assert metrics["total_return"] > 0.05  # always-HOLD makes 0
+        assert metrics["agent_return"] > metrics["buy_hold_return"] + 0.05
+        assert metrics["agent_return"] > 0.05  # always-HOLD makes 0
         assert metrics["win_rate"] > 0.9
 
 
@@ -85,7 +85,7 @@ def test_no_edge_on_random_walks_after_fees(make_bars, random_walk) -> None:
     for seed in range(30):
         bars = make_bars(random_walk(100 + seed, 1000))
         metrics, _ = backtest_symbol(bars, episodes=5, seed=seed)
-        agent_returns.append(metrics["total_return"])
+        agent_returns.append(metrics["agent_return"])
         # The same statistic on a policy that peeks at the next close: it must flag it, or the
         # check above it proves nothing.
         env = TradingEnv(bars, start=metrics["train_bars"])
@@ -102,7 +102,7 @@ def test_no_edge_on_random_walks_after_fees(make_bars, random_walk) -> None:
 def test_the_test_part_never_trains_the_agent(make_bars, random_walk) -> None:
     base = random_walk(7, 400)
     later = base.copy()
-    later[320:] = later[319] * np.exp(np.cumsum(np.full(80, 0.01)))  # only the test part differs
+    later[321:] = later[320] * np.exp(np.cumsum(np.full(79, 0.01)))  # after the first test bar
     agents = [QLearningAgent(epsilon=0.2, seed=2), QLearningAgent(epsilon=0.2, seed=2)]
     curves = [
         backtest_symbol(make_bars(closes), agent=agent, episodes=4)[1]

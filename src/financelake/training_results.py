@@ -1,0 +1,179 @@
+"""The training cycle's one results sink: typed node results -> rows of the result tables ->
+one Delta append per table per run, through the streams' `DeltaSink` (its commit metadata names
+the run and the Gold version it read)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from financelake.config import Settings
+from financelake.ml.features import FEATURE_NAMES
+from financelake.ml.train import coefficients
+from financelake.schemas import GOLD_ML, GOLD_RL, GOLD_RL_EQUITY, RESULT_TABLES
+from financelake.streams.sinks import DeltaSink
+from financelake.training_nodes import CLASSIFIER, Q_LEARNING, Classified, Traded
+
+
+class ResultsSink:
+    """Writes one run's results; each `write_*` is a single append commit to its table."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        run_id: str,
+        trained_at: datetime,
+        version: int,
+    ) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.run_id = run_id
+        self.trained_at = trained_at
+        self.version = version
+
+    def _append(self, table: str, rows: DataFrame) -> None:
+        """Append one run's rows in one commit, creating the table on first use."""
+        sink = DeltaSink(
+            self.spark, self.settings.table_path(table), RESULT_TABLES[table], partition_by=()
+        )
+        sink.setup()
+        note = json.dumps({"run_id": self.run_id, "gold_version": self.version})
+        sink.append(rows.select(*RESULT_TABLES[table].fieldNames()), note)
+
+    def write_predictions(self, classified: Classified) -> None:
+        if classified.predictions is not None:
+            rows = classified.predictions.select(F.lit(self.run_id).alias("run_id"), "*")
+            self._append("gold_predictions", rows)
+
+    def write_equity(self, traded: Traded) -> None:
+        if len(traded.equity):
+            frame = traded.equity.assign(
+                run_id=self.run_id, action=traded.equity["action"].astype("int32")
+            )
+            rows = self.spark.createDataFrame(frame[GOLD_RL_EQUITY.fieldNames()], GOLD_RL_EQUITY)
+            self._append("gold_rl_equity", rows)
+
+    def write_strategies(
+        self, traded: list[Traded], epsilon: float, q_table_source: str | None
+    ) -> None:
+        rows = [
+            row
+            for result in traded
+            for row in rl_rows(
+                self.run_id, self.trained_at, self.version, self.settings, result, epsilon,
+                q_table_source,
+            )
+        ]  # fmt: skip
+        if rows:
+            self._append("gold_rl", self.spark.createDataFrame(rows, GOLD_RL))
+
+    def write_classifier(
+        self, watermark: datetime | None, classified: Classified, model_path: str | None
+    ) -> None:
+        row = ml_row(self.run_id, self.trained_at, self.version, watermark, classified, model_path)
+        self._append("gold_ml", self.spark.createDataFrame([row], GOLD_ML))
+
+
+def plain(value: Any) -> Any:
+    """A pandas/numpy cell as a plain Python value for Spark rows: NaN/NA -> None, UTC datetimes."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        stamp = value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")
+        return stamp.to_pydatetime()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value.item() if hasattr(value, "item") else value
+
+
+def rl_rows(
+    run_id: str,
+    trained_at: datetime,
+    version: int,
+    settings: Settings,
+    traded: Traded,
+    epsilon: float,
+    q_table_source: str | None,
+) -> list[tuple[Any, ...]]:
+    """gold_rl rows of one strategy: the book's parameters, then each symbol's figures."""
+    agent = traded.strategy == Q_LEARNING
+    params = {
+        "run_id": run_id,
+        "trained_at": trained_at,
+        "gold_version": version,
+        "initial_capital": float(settings.initial_capital),
+        "position_size": float(settings.position_size),
+        "fee_rate": float(settings.fee_rate),
+        "allow_short": settings.allow_short,
+        "calendar": settings.market_calendar,
+        "alpha": float(settings.rl_alpha) if agent else None,
+        "gamma": float(settings.rl_gamma) if agent else None,
+        "epsilon": epsilon if agent else None,
+        "episodes": settings.rl_episodes if agent else None,
+        "q_table_source": q_table_source if agent else None,
+        "signal_threshold": settings.signal_threshold if traded.strategy == CLASSIFIER else None,
+    }
+    out = []
+    for record in traded.metrics.to_dict("records"):
+        row = {**params, **{str(key): plain(value) for key, value in record.items()}}
+        for name in ("trades", "closing_trades", "train_bars", "test_bars"):
+            row[name] = None if row.get(name) is None else int(row[name])
+        if row.get("never_traded") is not None:
+            row["never_traded"] = bool(row["never_traded"])
+        out.append(tuple(row.get(name) for name in GOLD_RL.fieldNames()))
+    return out
+
+
+def ml_row(
+    run_id: str,
+    trained_at: datetime,
+    version: int,
+    watermark: datetime | None,
+    classified: Classified,
+    model_path: str | None,
+) -> tuple[Any, ...]:
+    """The gold_ml row of one run."""
+    split = classified.split
+    weights: tuple[float, ...] = ()
+    intercept: float | None = None
+    if classified.model is not None:
+        fitted = coefficients(classified.model)
+        weights, intercept = fitted.weights, fitted.intercept
+    auc = classified.auc
+    row = {
+        "run_id": run_id,
+        "trained_at": trained_at,
+        "status": classified.status,
+        "reason": classified.reason,
+        "gold_version": version,
+        "watermark": watermark,
+        "train_rows": split.train_rows if split else None,
+        "test_rows": split.test_rows if split else None,
+        "train_start": split.train_start if split else None,
+        "train_end": split.train_end if split else None,
+        "test_start": split.test_start if split else None,
+        "test_end": split.test_end if split else None,
+        "test_positive_rate": split.test_positive_rate if split else None,
+        "auc": auc.auc if auc else None,
+        "auc_ci_low": auc.ci_low if auc else None,
+        "auc_ci_high": auc.ci_high if auc else None,
+        "auc_p_value": auc.p_value if auc else None,
+        "fold_aucs": [float(value) for value in classified.fold_aucs],
+        "features": list(FEATURE_NAMES),
+        "coefficients": list(weights),
+        "intercept": intercept,
+        "model_path": model_path,
+    }
+    return tuple(row[name] for name in GOLD_ML.fieldNames())
