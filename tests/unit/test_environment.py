@@ -47,13 +47,17 @@ NON_DEFAULTS: dict[str, object] = {
     "fee_rate": 0.002,
     "allow_short": True,
     "rl_alpha": 0.2,
-    "rl_gamma": 0.9,
+    "rl_gamma": 0.8,
     "rl_epsilon": 0.3,
     "rl_epsilon_decay": 0.99,
     "rl_episodes": 7,
     "seed": 11,
     "log_level": "DEBUG",
     "log_format": "json",
+    "min_test_rows": 300,
+    "min_test_bars": 50,
+    "market_calendar": "equities",
+    "signal_threshold": 0.6,
 }
 
 
