@@ -84,7 +84,7 @@ def test_service_started_before_its_topic_waits_then_stops_cleanly_on_a_group_si
 ) -> None:
     log = tmp_path / "service.log"
     service = start_cli(["run", "--no-train"], settings, log)  # the topic does not exist yet
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while (state := read_state(settings.lake_root)) is None or state.state != "waiting":
         assert service.poll() is None, log.read_text()[-4000:]
         assert time.monotonic() < deadline, log.read_text()[-4000:]
