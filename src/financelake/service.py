@@ -220,6 +220,15 @@ def _stop_after_batch(query: StreamingQuery, deadline: float) -> None:
     """Let the micro-batch in flight commit (until the deadline), then stop the query."""
     if query.isActive:
         _wait_until(lambda: not query.status.get("isTriggerActive", False), deadline)
+    if query.isActive and query.status.get("isTriggerActive", False):
+        log.info(
+            "stream %s: the batch in flight did not finish in time and is interrupted; it is "
+            "replayed from the checkpoint on restart",
+            query.name,
+        )
+        # Interrupting it fails the foreachBatch call inside it on purpose; py4j would log that
+        # as an error with a traceback, which here says nothing the line above does not.
+        logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
     query.stop()
 
 
