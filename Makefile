@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev demo test lint unit integration cluster wheel-test constraints bench clean docker-test
+.PHONY: setup setup-dev demo test lint unit integration cluster wheel-test constraints bench soak clean docker-test
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -54,6 +54,11 @@ constraints: setup-dev
 
 bench: setup-dev
 	$(BIN)/python -m bench.run
+
+# The service for 30 minutes at 2,000 ticks/s with short retention: every series must level off.
+# make soak ARGS="--minutes 60 --rate 1000"
+soak: setup-dev
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf lake .financelake bench/results test-artifacts

@@ -87,6 +87,12 @@ CATALOG: dict[str, Table] = {
         _result("gold_predictions", "the classifier's test and forward predictions per run"),
         _result("gold_rl", "the trader's parameters and backtest metrics per run and symbol"),
         _result("gold_rl_equity", "the trader's book at each test bar per run and symbol"),
+        Table(
+            "maintenance",
+            schemas.MAINTENANCE,
+            "one row per maintenance run and table: compacted, vacuumed, expired",
+            WriteMode.APPEND,
+        ),
     )
 }
 """The lake's tables, in data-flow order."""

@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--bar-interval", help="Gold bar length the lake was built with")
     train.add_argument("--watermark", help="allowed lateness the lake was built with")
 
+    maintain = commands.add_parser(
+        "maintain", help="compact, vacuum and expire old results now (the service does it too)"
+    )
+    _common(maintain, spark=True)
+
     status = commands.add_parser("status", help="tables, streams, models at a glance (no JVM)")
     _common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -269,6 +274,12 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     return train_once(settings, as_of_version=args.as_of_version)
 
 
+def _maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.service import maintain_once
+
+    return maintain_once(settings)
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from financelake.status import collect_status, render_status
 
@@ -336,6 +347,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "produce": _produce,
     "run": _run,
     "train": _train,
+    "maintain": _maintain,
     "status": _status,
     "dashboard": _dashboard,
     "demo": _demo,

@@ -135,7 +135,14 @@ class Settings(BaseSettings):
     trigger_interval: str = "1 second"
     gold_trigger_interval: str = "10 seconds"
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
-    compact_interval_s: float = Field(default=600.0, gt=0)
+    compact_interval_s: float = Field(default=600.0, gt=0)  # how often maintenance runs
+
+    # Maintenance and retention (long runs): see maintenance.py
+    vacuum_retention: str = "7 days"
+    log_retention: str = "1 day"
+    keep_models: int = Field(default=20, ge=1)
+    predictions_retention: str = "30 days"
+    equity_retention: str = "30 days"
 
     # Training cycle (classifier, then trader)
     train_interval_s: float = Field(default=60.0, gt=0)
@@ -187,7 +194,16 @@ class Settings(BaseSettings):
         # secrets folder: one file format, read by pydantic-settings itself.
         return init_settings, env_settings, _file_source(settings_cls)
 
-    @field_validator("bar_interval", "watermark_delay", "trigger_interval", "gold_trigger_interval")
+    @field_validator(
+        "bar_interval",
+        "watermark_delay",
+        "trigger_interval",
+        "gold_trigger_interval",
+        "vacuum_retention",
+        "log_retention",
+        "predictions_retention",
+        "equity_retention",
+    )
     @classmethod
     def _valid_interval(cls, value: str) -> str:
         interval_seconds(value)

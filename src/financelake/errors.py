@@ -35,3 +35,7 @@ class LakeError(FinanceLakeError):
 
 class StreamFailedError(FinanceLakeError):
     """A streaming query stopped with an exception."""
+
+
+class CheckpointLostError(FinanceLakeError):
+    """A stream's checkpoint is missing while its table holds data: starting would duplicate."""

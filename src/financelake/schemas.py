@@ -213,6 +213,24 @@ GOLD_RL_EQUITY = StructType(
 )
 """Per run and symbol: the agent's book at each test bar (action -1/0/1 actually traded)."""
 
+MAINTENANCE = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("started_at", TimestampType(), False),
+        StructField("finished_at", TimestampType(), False),
+        StructField("table_name", StringType(), False),
+        StructField("compacted", BooleanType(), False),
+        StructField("files_vacuumed", LongType()),
+        StructField("rows_deleted", LongType()),
+        StructField("folders_removed", LongType()),
+        StructField("vacuum_retention", StringType(), False),
+        StructField("status", StringType(), False),
+        StructField("error", StringType()),
+    ]
+)
+"""One row per maintenance run and table (`models` for the model folders): what was compacted,
+vacuumed and expired, and whether it worked (written by maintenance.py)."""
+
 RESULT_TABLES: dict[str, StructType] = {
     "gold_ml": GOLD_ML,
     "gold_predictions": GOLD_PREDICTIONS,
@@ -228,6 +246,7 @@ __all__ = [
     "GOLD_PREDICTIONS",
     "GOLD_RL",
     "GOLD_RL_EQUITY",
+    "MAINTENANCE",
     "QUARANTINE",
     "RESULT_TABLES",
     "SILVER",

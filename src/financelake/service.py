@@ -13,7 +13,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from pyspark.sql import SparkSession
@@ -21,10 +22,16 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
-from financelake.pipeline import preflight, run_available_now, start_streams
+from financelake.pipeline import (
+    preflight,
+    require_writable_lake,
+    run_available_now,
+    start_streams,
+    wait_for_topic,
+)
+from financelake.service_state import ServiceState, write_state
 from financelake.spark import TRAINING_POOL, build_spark, use_pool
 from financelake.streams.progress import ProgressFiles
-from financelake.streams.sinks import Lake
 
 log = logging.getLogger(__name__)
 _TRAINING_JOBS = "training"  # job group: cancelled at shutdown
@@ -34,8 +41,17 @@ _BATCH_GRACE_S = 10.0
 
 
 def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True) -> int:
-    """`financelake run`: drain and exit, or run continuously until SIGINT/SIGTERM."""
-    preflight(settings)
+    """`financelake run`: drain and exit, or run continuously until SIGINT/SIGTERM.
+
+    A drain fails fast without its broker or topic; a continuous run waits for them."""
+    if available_now:
+        preflight(settings)
+    else:
+        require_writable_lake(settings)
+        stop = threading.Event()
+        with _signals_set(stop):
+            if not wait_for_topic(settings, stop):
+                return 0
     spark = build_spark(settings)
     try:
         if settings.is_local_lake:
@@ -44,6 +60,20 @@ def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True)
             run_available_now(spark, settings)
             return 0
         return Service(spark, settings, train=train).run()
+    finally:
+        spark.stop()
+
+
+def maintain_once(settings: Settings) -> int:
+    """`financelake maintain`: the service's maintenance now (0 when every step worked)."""
+    from financelake.maintenance import apply_retention_properties, run_maintenance
+
+    spark = build_spark(settings)
+    try:
+        apply_retention_properties(spark, settings)
+        run = run_maintenance(spark, settings)
+        print(run.summary())
+        return 0 if run.ok else 1
     finally:
         spark.stop()
 
@@ -87,6 +117,9 @@ class Service:
             sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         queries = start_streams(self._spark, self._settings)
+        write_state(
+            self._settings.lake_root, ServiceState.RUNNING, local=self._settings.is_local_lake
+        )
         trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
         trainer.start()
         log.info(
@@ -111,18 +144,21 @@ class Service:
             raise
         finally:
             self._shutdown(queries, trainer)
+            write_state(
+                self._settings.lake_root, ServiceState.STOPPED, local=self._settings.is_local_lake
+            )
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return exit_code
 
     # Training -------------------------------------------------------------------------------
     def _training_loop(self) -> None:
+        from financelake.maintenance import run_maintenance
         from financelake.training import run_training_cycle
 
         sc = self._spark.sparkContext
         use_pool(self._spark, TRAINING_POOL)
-        lake = Lake.at(self._spark, self._settings)
-        last_compaction = time.monotonic()
+        last_maintenance = time.monotonic()
         # Waiting on the stop event, not sleeping: a stop request ends the wait at once. A cycle
         # that overruns simply delays the next one; cycles never overlap.
         while not self._stop.wait(self._settings.train_interval_s):
@@ -133,9 +169,10 @@ class Service:
                         self._spark, self._settings, should_stop=self._stop.is_set
                     )
                     log.info("training cycle: %s", result.summary())
-                if time.monotonic() - last_compaction >= self._settings.compact_interval_s:
-                    lake.compact_appended()
-                    last_compaction = time.monotonic()
+                # Maintenance shares this thread with training, so the two never overlap.
+                if time.monotonic() - last_maintenance >= self._settings.compact_interval_s:
+                    run_maintenance(self._spark, self._settings)
+                    last_maintenance = time.monotonic()
             except Exception as exc:  # a failing cycle must not take the service down
                 if self._stop.is_set():
                     log.info("training cycle abandoned for shutdown")
@@ -156,6 +193,19 @@ class Service:
         log.info("streams stopped")
 
 
+@contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set `event` instead of ending the process."""
+    previous = {
+        sig: signal.signal(sig, lambda *_: event.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _exit_now() -> None:
     log.warning(
         "shutdown took longer than %.0f s; exiting now. The micro-batch in flight will be "
@@ -170,6 +220,15 @@ def _stop_after_batch(query: StreamingQuery, deadline: float) -> None:
     """Let the micro-batch in flight commit (until the deadline), then stop the query."""
     if query.isActive:
         _wait_until(lambda: not query.status.get("isTriggerActive", False), deadline)
+    if query.isActive and query.status.get("isTriggerActive", False):
+        log.info(
+            "stream %s: the batch in flight did not finish in time and is interrupted; it is "
+            "replayed from the checkpoint on restart",
+            query.name,
+        )
+        # Interrupting it fails the foreachBatch call inside it on purpose; py4j would log that
+        # as an error with a traceback, which here says nothing the line above does not.
+        logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
     query.stop()
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -81,10 +86,38 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
-    spark = builder.getOrCreate()
+    with _jvm_ignores_sigterm():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)
     return spark
+
+
+@contextmanager
+def _jvm_ignores_sigterm() -> Iterator[None]:
+    """Launch the driver JVM with SIGTERM ignored, so that a SIGTERM to the whole process group
+    (systemd's stop, `kill -- -PGID`, many supervisors) reaches only Python, which then stops the
+    streams and Spark in order. Otherwise the JVM dies first and the service's shutdown ends in
+    a py4j traceback. An ignored disposition survives exec and HotSpot leaves an ignored SIGTERM
+    alone; the JVM still exits when Python does (pyspark's gateway watches its stdin). pyspark
+    itself does the same for SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal dispositions can only be changed from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def hadoop_path(spark: SparkSession, location: str) -> tuple[Any, Any]:
+    """(file system, path) of a location through Spark's Hadoop configuration, so the same code
+    lists and deletes on local disk and on object stores (s3a://, abfss://)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None, "a running SparkContext"
+    path = jvm.org.apache.hadoop.fs.Path(location)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # type: ignore[union-attr]
 
 
 def use_pool(spark: SparkSession, pool: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from support import produce_ticks, read_table, run_cli, start_cli
@@ -16,6 +18,7 @@ from financelake.config import Settings
 from financelake.market.publisher import publish
 from financelake.market.simulator import simulate_ticks
 from financelake.service import SHUTDOWN_BUDGET_S
+from financelake.service_state import read_state
 
 
 def _runs_on_data(settings: Settings) -> int:
@@ -73,3 +76,42 @@ def test_continuous_run_trains_twice_stops_on_sigterm_and_restarts_exactly_once(
     ml = read_table(settings, "gold_ml")
     assert len(ml) >= 2
     assert set(ml.status) <= {"ok", "skipped"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_service_started_before_its_topic_waits_then_stops_cleanly_on_a_group_signal(
+    settings: Settings, tmp_path: Path, sig: signal.Signals
+) -> None:
+    log = tmp_path / "service.log"
+    service = start_cli(["run", "--no-train"], settings, log)  # the topic does not exist yet
+    deadline = time.monotonic() + 300
+    while (state := read_state(settings.lake_root)) is None or state.state != "waiting":
+        assert service.poll() is None, log.read_text()[-4000:]
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.2)  # polling the state file written by the service process
+    assert settings.topic in state.detail
+
+    produce_ticks(settings, 600)  # creates the topic; the service notices and starts
+    while len(_rows(settings, "silver")) < 600:
+        assert service.poll() is None, log.read_text()[-4000:]
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.5)
+
+    os.killpg(service.pid, sig)  # what systemd, `kill -- -PGID` and Ctrl+C in a terminal do
+    stopping = time.monotonic()
+    exit_code = service.wait(timeout=SHUTDOWN_BUDGET_S + 15)
+    assert exit_code == 0, log.read_text()[-4000:]
+    assert time.monotonic() - stopping <= SHUTDOWN_BUDGET_S
+    assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
+    bronze = read_table(settings, "bronze")
+    assert len(bronze) == 600
+    assert bronze.groupby(["partition", "offset"]).size().max() == 1
+    assert read_state(settings.lake_root) is not None
+    assert read_state(settings.lake_root).state == "stopped"  # type: ignore[union-attr]
+
+
+def _rows(settings: Settings, table: str) -> list[int]:
+    try:
+        return list(DeltaTable(settings.table_path(table)).to_pandas(columns=["offset"]).offset)
+    except TableNotFoundError:
+        return []

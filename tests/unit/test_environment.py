@@ -58,6 +58,11 @@ NON_DEFAULTS: dict[str, object] = {
     "min_test_bars": 50,
     "market_calendar": "equities",
     "signal_threshold": 0.6,
+    "vacuum_retention": "10 minutes",
+    "log_retention": "2 days",
+    "keep_models": 3,
+    "predictions_retention": "1 day",
+    "equity_retention": "2 days",
 }
 
 

@@ -10,7 +10,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from financelake.catalog import STREAMED_TABLES, WriteMode, delta_properties, table
+from financelake.catalog import STREAMED_TABLES, delta_properties, table
 from financelake.config import Settings
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,3 @@ class Lake:
     def setup(self) -> None:
         for sink in self.tables().values():
             sink.setup()
-
-    def compact_appended(self) -> None:
-        """Compact the append-only tables (the streams keep appending meanwhile)."""
-        for name, sink in self.tables().items():
-            if table(name).write_mode is WriteMode.APPEND:
-                sink.compact()

@@ -1,0 +1,105 @@
+"""Maintenance for long runs, on real Delta tables: compaction, VACUUM, log retention, expiry of
+old results and model folders, each run recorded; and a lost checkpoint refused."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable, write_deltalake
+from pyspark.sql import SparkSession
+from support import produce_ticks, read_table
+
+from financelake.config import Settings
+from financelake.errors import CheckpointLostError
+from financelake.maintenance import run_maintenance
+from financelake.pipeline import run_available_now
+
+
+def _files_on_disk(table: str) -> set[str]:
+    return {p.name for p in Path(table).rglob("*.parquet")}
+
+
+def _live_files(table: str) -> set[str]:
+    return {Path(uri).name for uri in DeltaTable(table).file_uris()}
+
+
+def test_maintenance_compacts_vacuums_and_records_each_table_without_changing_data(
+    spark: SparkSession, settings: Settings
+) -> None:
+    for batch in range(3):  # three drains: several small files per table
+        produce_ticks(settings, 300, seed=batch, start=datetime(2026, 1, 7, 14 + batch))
+        run_available_now(spark, settings)
+    before = {name: read_table(settings, name) for name in ("bronze", "silver", "gold")}
+    silver = settings.table_path("silver")
+    assert len(_live_files(silver)) > 1
+
+    short = settings.model_copy(update={"vacuum_retention": "0 seconds"})
+    run = run_maintenance(spark, short)
+
+    assert run.ok, run.tables
+    for name, frame in before.items():  # same rows, fewer files, nothing left on disk unused
+        after = read_table(settings, name)
+        assert len(after) == len(frame), name
+        path = settings.table_path(name)
+        assert _files_on_disk(path) == _live_files(path), name
+    assert len(_live_files(silver)) == 1
+    recorded = read_table(settings, "maintenance")
+    assert set(recorded.table_name) == {"bronze", "silver", "quarantine", "gold"}
+    assert set(recorded.status) == {"ok"}
+    assert recorded.set_index("table_name").loc["silver", "files_vacuumed"] >= 3
+    assert bool(recorded.set_index("table_name").loc["silver", "compacted"])
+    config = DeltaTable(silver).metadata().configuration
+    assert config["delta.logRetentionDuration"] == "interval 1 day"  # set when the run started
+    assert config["delta.deletedFileRetentionDuration"] == "interval 1 day"
+
+
+def test_old_results_and_model_folders_expire_but_the_champion_stays(
+    spark: SparkSession, settings: Settings, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    models = Path(settings.models_path) / "classifier"
+    runs = pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(6)],
+            # r0 is 40 days old and the only successful run: the champion
+            "trained_at": [now - timedelta(days=40)]
+            + [now - timedelta(minutes=i) for i in range(5)],
+            "status": ["ok"] + ["skipped"] * 5,
+            "model_path": [str(models / f"r{i}") for i in range(6)],
+        }
+    )
+    for run_id in runs.run_id:
+        (models / run_id).mkdir(parents=True)
+        (models / run_id / "model.bin").write_text("weights")
+    write_deltalake(settings.table_path("gold_ml"), runs)
+    predictions = pd.DataFrame({"run_id": ["r0", "r0", "r1"], "probability_up": [0.4, 0.6, 0.5]})
+    write_deltalake(settings.table_path("gold_predictions"), predictions)
+
+    run = run_maintenance(spark, settings.model_copy(update={"keep_models": 2}))
+
+    assert run.ok, run.tables
+    # kept: the last two runs (r1, r2) and the champion (r0); removed: r3, r4, r5
+    assert sorted(p.name for p in models.iterdir()) == ["r0", "r1", "r2"]
+    assert list(read_table(settings, "gold_predictions").run_id) == ["r1"]  # r0 is > 30 days old
+    recorded = read_table(settings, "maintenance").set_index("table_name")
+    assert recorded.loc["models", "folders_removed"] == 3
+    assert recorded.loc["gold_predictions", "rows_deleted"] == 2
+
+
+def test_a_lost_checkpoint_stops_the_pipeline_instead_of_duplicating(
+    spark: SparkSession, settings: Settings
+) -> None:
+    produce_ticks(settings, 200)
+    run_available_now(spark, settings)
+    shutil.rmtree(settings.checkpoint_path("ingest"))
+
+    with pytest.raises(CheckpointLostError, match=r"checkpoint of stream 'ingest'.*missing"):
+        run_available_now(spark, settings)
+
+    bronze = read_table(settings, "bronze")
+    assert len(bronze) == 200
+    assert bronze.groupby(["partition", "offset"]).size().max() == 1
