@@ -36,10 +36,9 @@ def validated(spark: SparkSession, rows: list[tuple[object, ...]]) -> DataFrame:
         volume = extra[0] if extra else 10
         trade_id = extra[1] if len(extra) > 1 else None
         code = None if why is None else str(why).split(":")[0]  # "late: ..." -> "late"
-        full.append(
-            (f"v{offset}", None, "t", partition, offset, T0, sym, price, volume)
-            + (100.0, 200.0, 50.0, ts, trade_id, why, code)
-        )
+        prices = (price, volume, 100.0, 200.0, 50.0)
+        full.append((f"v{offset}", None, "t", partition, offset, T0, sym, *prices))
+        full[-1] += (ts, trade_id, why, code)
     return spark.createDataFrame(full, schema)
 
 
@@ -193,7 +192,8 @@ def test_silver_is_enriched_with_range_and_change(spark: SparkSession) -> None:
 
 def test_trade_ticks_have_null_bar_fields_in_silver(spark: SparkSession) -> None:
     batch = validated(spark, [(0, 1, "A", 110.0, datetime(2026, 1, 7, 15, 0, 1), None)])
-    trade = batch.withColumns({name: F.lit(None).cast("double") for name in ("open", "high", "low")})
+    absent = F.lit(None).cast("double")
+    trade = batch.withColumns({name: absent for name in ("open", "high", "low")})
     row = trade.transform(to_silver).first()
     assert row is not None
     assert (row.price, row.open, row.high, row.low) == (110.0, None, None, None)
