@@ -101,7 +101,7 @@ GOLD = StructType(
         StructField("total_volume", LongType(), False),
         StructField("vwap", DoubleType(), False),
         StructField("tick_count", LongType(), False),
-        StructField("avg_price_change", DoubleType(), False),
+        StructField("avg_price_change", DoubleType()),  # null: trade ticks carry no open
         StructField("last_tick_at", TimestampType(), False),
         StructField("date", DateType(), False),
     ]
