@@ -54,6 +54,8 @@ def run_demo(
         "FINANCELAKE_LAKE_ROOT": settings.lake_root,
         "FINANCELAKE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "FINANCELAKE_TOPIC": settings.topic,
+        # The simulated market runs 25x faster than the clock: its ticks are "future" by design.
+        "FINANCELAKE_MAX_FUTURE": "3650 days",
     }
     ensure_topic(settings)  # before the children: the pipeline's preflight requires it
     start = _market_start(settings)
