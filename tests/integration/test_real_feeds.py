@@ -152,7 +152,7 @@ def test_a_multi_symbol_file_replays_bar_for_bar(
         BARS.to_csv(path, index=False)
     else:
         BARS.set_index(pd.to_datetime(BARS.pop("Date")).rename(None)).to_parquet(path)
-    replay = run_cli(["produce", "--replay", str(path)], settings, timeout=120)
+    replay = run_cli(["produce", "--replay", str(path)], settings)
     assert replay.returncode == 0, replay.stderr
     assert (
         replay.stdout.strip()
@@ -195,7 +195,7 @@ def test_a_replay_file_with_a_missing_column_is_refused_and_nothing_is_sent(
 ) -> None:
     path = tmp_path / "no_volume.csv"
     BARS.drop(columns="Volume").to_csv(path, index=False)
-    refused = run_cli(["produce", "--replay", str(path)], settings, timeout=120)
+    refused = run_cli(["produce", "--replay", str(path)], settings)
     assert refused.returncode != 0
     assert str(path) in refused.stderr and "missing column(s) Volume" in refused.stderr
     topics = AdminClient(confluent_config(settings)).list_topics(timeout=30).topics
