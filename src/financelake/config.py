@@ -21,6 +21,7 @@ TABLES = (
     "silver",
     "quarantine",
     "gold",
+    "gold_live",
     "gold_ml",
     "gold_predictions",
     "gold_rl",

@@ -23,3 +23,7 @@ class LakeError(FinanceLakeError):
 
 class StreamFailedError(FinanceLakeError):
     """A streaming query stopped with an exception."""
+
+
+class ClosedBarTickError(FinanceLakeError):
+    """A Silver tick fell into a Gold bar that its symbol's clock had already closed."""

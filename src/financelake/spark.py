@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -80,6 +81,10 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+        # Gold's stateful processor runs in Python workers, which import financelake: they
+        # must run this interpreter. PySpark reads only the variable (a cluster's workers are
+        # given theirs, as in the Dockerfile).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session on %s", spark.version, spark.sparkContext.master)

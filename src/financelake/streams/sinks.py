@@ -11,7 +11,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from financelake.config import Settings
-from financelake.schemas import BRONZE, GOLD, QUARANTINE, SILVER
+from financelake.schemas import BRONZE, GOLD, GOLD_LIVE, QUARANTINE, SILVER
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,26 @@ class DeltaSink:
     def append(self, df: DataFrame, note: str) -> None:
         """One blind-append commit; `note` is kept as the commit's userMetadata (lineage)."""
         df.write.format("delta").mode("append").option("userMetadata", note).save(self.path)
+
+    def append_once(self, df: DataFrame, app_id: str, version: int) -> None:
+        """A blind append Delta skips if (`app_id`, `version`) was committed before (a replay)."""
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", version)
+            .option("userMetadata", f"{app_id} batch {version}")
+            .save(self.path)
+        )
+
+    def replace_partitions(self, df: DataFrame) -> None:
+        """Overwrite only the partitions `df` has rows for (dynamic partition overwrite)."""
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .save(self.path)
+        )
 
     def holds(self, rows: Column) -> bool:
         """Whether the table has any row matching `rows` (used to recognise replayed batches)."""
@@ -86,6 +106,7 @@ class Lake:
     quarantine: DeltaSink
     silver: DeltaSink
     gold: DeltaSink
+    gold_live: DeltaSink
 
     @classmethod
     def at(cls, spark: SparkSession, settings: Settings) -> Lake:
@@ -96,14 +117,18 @@ class Lake:
             bronze=appended("bronze", BRONZE),
             quarantine=appended("quarantine", QUARANTINE),
             silver=appended("silver", SILVER),
-            gold=DeltaSink(spark, settings.table_path("gold"), GOLD, auto_compact=True),
+            gold=appended("gold", GOLD),
+            # A few rows per symbol, replaced symbol by symbol every Gold batch.
+            gold_live=DeltaSink(
+                spark, settings.table_path("gold_live"), GOLD_LIVE, partition_by=("symbol",)
+            ),
         )
 
     def setup(self) -> None:
-        for table in (self.bronze, self.quarantine, self.silver, self.gold):
+        for table in (self.bronze, self.quarantine, self.silver, self.gold, self.gold_live):
             table.setup()
 
     def compact_appended(self) -> None:
         """Compact the append-only tables (the streams keep appending meanwhile)."""
-        for table in (self.bronze, self.quarantine, self.silver):
+        for table in (self.bronze, self.quarantine, self.silver, self.gold):
             table.compact()
