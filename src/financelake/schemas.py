@@ -102,7 +102,7 @@ GOLD = StructType(
 )
 
 GOLD_LIVE = GOLD
-"""The bars still open (one or two per symbol): Gold's columns, replaced per symbol each Gold batch."""
+"""The bars still open (one or two per symbol), Gold's columns; replaced per symbol each batch."""
 
 # The training cycle's result tables (written by training.py).
 GOLD_ML = StructType(

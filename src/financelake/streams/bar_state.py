@@ -10,10 +10,10 @@ arrive, which is exactly when this is called.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql.streaming.stateful_processor import (
     StatefulProcessor,
     StatefulProcessorHandle,
@@ -51,16 +51,16 @@ class OpenBars(StatefulProcessor):
         self._open = handle.getListState("open_bars", OPEN_BAR)
 
     def handleInputRows(
-        self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
+        self, key: Any, rows: Iterator[pd.DataFrame] | Iterator[Row], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
+        # transformWithStateInPandas hands over pandas frames (Row is the other API's type).
+        ticks = pd.concat(list(cast("Iterator[pd.DataFrame]", rows)))
         symbol = str(key[0])
         held = list(self._open.get()) if self._open.exists() else []
         open_bars = (
             pd.DataFrame(held, columns=list(ACCUMULATOR_COLUMNS)) if held else empty_accumulators()
         )
-        folded = fold_ticks(
-            symbol, open_bars, pd.concat(list(rows)), self._bar_us, self._watermark_us
-        )
+        folded = fold_ticks(symbol, open_bars, ticks, self._bar_us, self._watermark_us)
         self._open.put(list(folded.still_open.itertuples(index=False, name=None)))
         closed = bar_rows(symbol, folded.closed, self._bar_us).assign(closed=True)
         still_open = bar_rows(symbol, folded.still_open, self._bar_us).assign(closed=False)

@@ -57,8 +57,11 @@ class GoldBatch:
         return f"gold-{query_id}"
 
 
-def start_gold(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start the Silver -> Gold query from its checkpoint."""
+def start_gold(
+    spark: SparkSession, settings: Settings, available_now: bool, interval: str | None = None
+) -> StreamingQuery:
+    """Start the Silver -> Gold query from its checkpoint: drain what Silver holds now and stop,
+    or run every `interval` (default: the Gold trigger interval) until stopped."""
     lake = Lake.at(spark, settings)
     silver = (
         spark.readStream.format("delta")
@@ -77,5 +80,5 @@ def start_gold(spark: SparkSession, settings: Settings, available_now: bool) -> 
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
-        writer = writer.trigger(processingTime=settings.gold_trigger_interval)
+        writer = writer.trigger(processingTime=interval or settings.gold_trigger_interval)
     return writer.start()

@@ -18,6 +18,7 @@ latest `close_at` among the open bars and needs no state of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -71,9 +72,9 @@ def test_bars_folded_in_any_batching_equal_the_bars_of_all_ticks_at_once() -> No
     )
     frame = frame.assign(block=frame.event_time.dt.floor("20s")).sort_values("block", kind="stable")
     want = bars_directly(frame.drop(columns="block"))
-    for cuts in ([400], [1, 150, 151, 399, 400], list(range(7, 400, 37)) + [400]):
-        edges = [0, *cuts]
-        batches = [frame.iloc[a:b].drop(columns="block") for a, b in zip(edges, edges[1:], strict=False)]
+    for cuts in ([400], [1, 150, 151, 399, 400], [*range(7, 400, 37), 400]):
+        edges = pairwise([0, *cuts])
+        batches = [frame.iloc[a:b].drop(columns="block") for a, b in edges]
         closed, still_open = fold_all(batches)
         got = pd.concat([closed, still_open], ignore_index=True).sort_values("window_start")
         assert not set(closed.window_start) & set(still_open.window_start)
