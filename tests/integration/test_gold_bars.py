@@ -30,8 +30,9 @@ def append_silver(spark: SparkSession, lake: Lake, symbol: str, seconds: list[fl
     rows = []
     for i, second in enumerate(seconds):
         at = T0 + timedelta(seconds=second)
-        price = 100.0 + i
-        rows.append((symbol, at, price, 10, 100.0, 200.0, 50.0, 150.0, i, "t", 0, i, at, at.date()))
+        price, change = 100.0 + i, float(i)
+        ohlc = (100.0, 200.0, 50.0, 150.0)  # open, high, low, price_range
+        rows.append((symbol, at, price, 10, *ohlc, change, "t", 0, i, at, at.date()))
     lake.silver.append(spark.createDataFrame(rows, lake.silver.schema), "test")
 
 
