@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from pyspark.sql import SparkSession
 from support import read_bars, read_table
 
@@ -21,8 +22,17 @@ from financelake.streams.sinks import Lake
 T0 = datetime(2026, 1, 7, 14, 30)
 
 
-def lake_settings(tmp_path: Path) -> Settings:
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A lake of its own (no broker: Silver is written directly)."""
     return Settings(lake_root=str(tmp_path / "lake"), spark_master="local[2]", shuffle_partitions=2)
+
+
+@pytest.fixture
+def lake(spark: SparkSession, settings: Settings) -> Lake:
+    tables = Lake.at(spark, settings)
+    tables.setup()
+    return tables
 
 
 def append_silver(spark: SparkSession, lake: Lake, symbol: str, seconds: list[float]) -> None:
@@ -46,11 +56,8 @@ def drain_gold(spark: SparkSession, settings: Settings) -> None:
 
 
 def test_a_slow_symbols_bar_is_closed_by_its_own_clock_not_by_a_fast_symbol(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, settings: Settings, lake: Lake
 ) -> None:
-    settings = lake_settings(tmp_path)
-    lake = Lake.at(spark, settings)
-    lake.setup()
     # AAPL runs ten minutes ahead; MSFT has ticked only in the first 20 seconds.
     append_silver(spark, lake, "AAPL", [s * 10.0 for s in range(61)])  # 14:30:00 .. 14:40:00
     append_silver(spark, lake, "MSFT", [5.0, 20.0])
@@ -84,11 +91,8 @@ def test_a_slow_symbols_bar_is_closed_by_its_own_clock_not_by_a_fast_symbol(
 
 
 def test_a_replayed_gold_batch_appends_its_closed_bars_only_once(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, settings: Settings, lake: Lake
 ) -> None:
-    settings = lake_settings(tmp_path)
-    lake = Lake.at(spark, settings)
-    lake.setup()
     append_silver(spark, lake, "AAPL", [s * 5.0 for s in range(40)])  # 14:30:00 .. 14:33:15
     drain_gold(spark, settings)
     append_silver(spark, lake, "AAPL", [200.0 + s * 5.0 for s in range(40)])  # .. 14:36:35
