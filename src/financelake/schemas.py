@@ -107,6 +107,9 @@ GOLD = StructType(
     ]
 )
 
+GOLD_LIVE = GOLD
+"""The bars still open (one or two per symbol), Gold's columns; replaced per symbol each batch."""
+
 # The training cycle's result tables (written by training.py).
 GOLD_ML = StructType(
     [
@@ -248,6 +251,7 @@ RESULT_TABLES: dict[str, StructType] = {
 __all__ = [
     "BRONZE",
     "GOLD",
+    "GOLD_LIVE",
     "GOLD_ML",
     "GOLD_PREDICTIONS",
     "GOLD_RL",
