@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from bench.harness import (
     RESULTS_DIR,
@@ -44,6 +42,7 @@ from bench.harness import (
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
+from financelake.lake.read import table_summary
 
 log = logging.getLogger("bench.soak")
 MB = 1024 * 1024
@@ -65,15 +64,13 @@ def sample_lake(config: Settings, at_s: float, since: datetime) -> Sample:
     """One sample of the lake's size (delta-rs and the file system; no JVM)."""
     result = Sample(at_s)
     for name in TABLES:
-        path = Path(config.table_path(name))
-        try:
-            adds = DeltaTable(str(path)).get_add_actions(flatten=True).to_pydict()
-        except TableNotFoundError:
+        summary = table_summary(config.table_path(name))
+        if not summary.exists:
             continue
-        log_files = list((path / "_delta_log").iterdir())
+        log_files = list((Path(config.table_path(name)) / "_delta_log").iterdir())
         result.tables[name] = {
-            "live_files": len(adds["path"]),
-            "live_mb": sum(adds["size_bytes"]) / MB,
+            "live_files": summary.files,
+            "live_mb": summary.size_bytes / MB,
             "log_files": len(log_files),
             "log_mb": sum(f.stat().st_size for f in log_files) / MB,
         }

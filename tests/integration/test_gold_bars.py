@@ -42,7 +42,7 @@ def append_silver(spark: SparkSession, lake: Lake, symbol: str, seconds: list[fl
         at = T0 + timedelta(seconds=second)
         price, change = 100.0 + i, float(i)
         ohlc = (100.0, 200.0, 50.0, 150.0)  # open, high, low, price_range
-        rows.append((symbol, at, price, 10, *ohlc, change, "t", 0, i, at, at.date()))
+        rows.append((symbol, at, price, 10, *ohlc, change, "t", 0, i, at, at.date(), None))
     lake.silver.append(spark.createDataFrame(rows, lake.silver.schema), "test")
 
 
