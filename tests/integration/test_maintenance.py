@@ -48,7 +48,7 @@ def test_maintenance_compacts_vacuums_and_records_each_table_without_changing_da
         assert _files_on_disk(path) == _live_files(path), name
     assert len(_live_files(silver)) == 1
     recorded = read_table(settings, "maintenance")
-    assert set(recorded.table_name) == {"bronze", "silver", "quarantine", "gold"}
+    assert set(recorded.table_name) == {"bronze", "silver", "quarantine", "gold", "gold_live"}
     assert set(recorded.status) == {"ok"}
     assert recorded.set_index("table_name").loc["silver", "files_vacuumed"] >= 3
     assert bool(recorded.set_index("table_name").loc["silver", "compacted"])
