@@ -96,6 +96,9 @@ def lake(
         shuffle_partitions=2,
         kafka_data_dir=broker.data_dir,
         min_labelled_bars=20,
+        # ~116 labelled bars: a small test split, enough to fill every column (not to judge)
+        min_test_rows=10,
+        min_test_bars=5,
         rl_episodes=1,
     )
     start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=2)
@@ -230,12 +233,44 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
     runs = spark.read.format("delta").load(lake.table_path("gold_ml")).collect()
     assert report["models"]["runs"] == len(runs) == 1
     assert report["models"]["auc"] == pytest.approx(runs[0]["auc"])
+    assert report["models"]["auc_ci_low"] == pytest.approx(runs[0]["auc_ci_low"])
+    assert report["models"]["auc_ci_high"] == pytest.approx(runs[0]["auc_ci_high"])
     trader = spark.read.format("delta").load(lake.table_path("gold_rl")).collect()
-    assert [row["symbol"] for row in report["trader"]["symbols"]] == SYMBOLS
-    by_symbol = {row["symbol"]: row for row in trader}
-    for row in report["trader"]["symbols"]:
-        expected = by_symbol[row["symbol"]]["final_portfolio_value"]
-        assert row["final_portfolio_value"] == pytest.approx(expected)
+    entries = report["trader"]["symbols"]
+    # one entry per symbol and strategy: the agent, and the classifier's signal traded
+    assert sorted((row["symbol"], row["strategy"]) for row in entries) == sorted(
+        (row["symbol"], row["strategy"]) for row in trader
+    )
+    assert {row["symbol"] for row in entries} == set(SYMBOLS)
+    assert {row["strategy"] for row in entries} == {"q_learning", "classifier"}
+    by_key = {(row["symbol"], row["strategy"]): row for row in trader}
+    for entry in entries:
+        expected = by_key[entry["symbol"], entry["strategy"]]
+        for key in ("final_portfolio_value", "agent_return", "excess_vs_exposure_matched"):
+            assert entry[key] == pytest.approx(expected[key]), key
+        assert (entry["excess_ci_low"], entry["excess_ci_high"]) == pytest.approx(
+            (expected["excess_ci_low"], expected["excess_ci_high"])
+        )
+        assert entry["never_traded"] == expected["never_traded"]
+
+
+def test_status_check_passes_on_a_drained_lake(lake: Settings) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "financelake",
+        "status",
+        "--check",
+        "--lake-root",
+        lake.lake_root,
+        "--bootstrap-servers",
+        lake.bootstrap_servers,
+        "--topic",
+        lake.topic,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
 
 
 def test_status_lag_counts_the_messages_not_read_yet(lake: Settings) -> None:
