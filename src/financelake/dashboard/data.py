@@ -20,24 +20,13 @@ from financelake.catalog import STREAM_QUERIES
 from financelake.config import Settings
 from financelake.lake.progress import read_history
 from financelake.lake.read import read_frame, read_table
-from financelake.status.results import STRATEGY_ORDER
+from financelake.status.results import MODEL_COLUMNS, STRATEGY_ORDER
 
 log = logging.getLogger(__name__)
 
 MAX_BARS = 500  # candles per chart: enough to read, few enough to stay snappy
 BAR_COLUMNS = ("symbol", "window_start", "open", "high", "low", "close", "total_volume")
-RUN_COLUMNS = (
-    "run_id",
-    "trained_at",
-    "status",
-    "reason",
-    "auc",
-    "auc_ci_low",
-    "auc_ci_high",
-    "auc_p_value",
-    "train_rows",
-    "test_rows",
-)
+RUN_COLUMNS = MODEL_COLUMNS  # the classifier runs, as the status report reads them
 TRADER_COLUMNS = (
     "symbol",
     "strategy",

@@ -23,6 +23,27 @@ def _app(lake: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return app
 
 
+T0 = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+
+
+def _write_bars(settings: Settings, closes: list[float]) -> None:
+    """One-minute Gold bars of AAPL from T0 with these closes."""
+    write_deltalake(
+        settings.table_path("gold"),
+        pd.DataFrame(
+            {
+                "symbol": "AAPL",
+                "window_start": [T0 + timedelta(minutes=i) for i in range(len(closes))],
+                "open": [c - 1 for c in closes],
+                "high": [c + 1 for c in closes],
+                "low": [c - 1.5 for c in closes],
+                "close": closes,
+                "date": [date(2026, 1, 2)] * len(closes),
+            }
+        ),
+    )
+
+
 def test_an_empty_lake_says_what_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -43,22 +64,7 @@ def test_a_partly_filled_lake_shows_what_it_has(
 ) -> None:
     lake = tmp_path / "lake"
     settings = Settings(lake_root=str(lake))
-    t0 = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
-    starts = [t0 + timedelta(minutes=i) for i in range(5)]
-    write_deltalake(
-        settings.table_path("gold"),
-        pd.DataFrame(
-            {
-                "symbol": "AAPL",
-                "window_start": starts,
-                "open": [1.0, 2.0, 3.0, 4.0, 5.0],
-                "high": [2.0, 3.0, 4.0, 5.0, 6.0],
-                "low": [0.5, 1.5, 2.5, 3.5, 4.5],
-                "close": [2.0, 3.0, 4.0, 5.0, 4.0],
-                "date": [date(2026, 1, 2)] * 5,
-            }
-        ),
-    )
+    _write_bars(settings, [2.0, 3.0, 4.0, 5.0, 4.0])
 
     app = _app(lake, monkeypatch)
 
@@ -76,27 +82,13 @@ def test_results_show_their_intervals_and_the_service_and_maintenance(
 ) -> None:
     lake = tmp_path / "lake"
     settings = Settings(lake_root=str(lake))
-    t0 = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
-    write_deltalake(
-        settings.table_path("gold"),
-        pd.DataFrame(
-            {
-                "symbol": "AAPL",
-                "window_start": [t0 + timedelta(minutes=i) for i in range(3)],
-                "open": [1.0, 2.0, 3.0],
-                "high": [2.0, 3.0, 4.0],
-                "low": [0.5, 1.5, 2.5],
-                "close": [2.0, 3.0, 4.0],
-                "date": [date(2026, 1, 2)] * 3,
-            }
-        ),
-    )
+    _write_bars(settings, [2.0, 3.0, 4.0])
     write_deltalake(
         settings.table_path("gold_ml"),
         pd.DataFrame(
             {
                 "run_id": ["r1"],
-                "trained_at": [t0],
+                "trained_at": [T0],
                 "status": ["ok"],
                 "auc": [0.61],
                 "auc_ci_low": [0.55],
@@ -110,7 +102,7 @@ def test_results_show_their_intervals_and_the_service_and_maintenance(
         pd.DataFrame(
             {
                 "run_id": ["r1", "r1"],
-                "trained_at": [t0, t0],
+                "trained_at": [T0, T0],
                 "symbol": ["AAPL", "AAPL"],
                 "strategy": ["classifier", "q_learning"],
                 "initial_capital": [1_000.0, 1_000.0],
@@ -131,8 +123,8 @@ def test_results_show_their_intervals_and_the_service_and_maintenance(
         pd.DataFrame(
             {
                 "run_id": ["m1"],
-                "started_at": [t0],
-                "finished_at": [t0 + timedelta(seconds=20)],
+                "started_at": [T0],
+                "finished_at": [T0 + timedelta(seconds=20)],
                 "table_name": ["bronze"],
                 "compacted": [True],
                 "files_vacuumed": [12],
