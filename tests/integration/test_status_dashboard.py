@@ -29,6 +29,7 @@ from pyspark.sql import SparkSession
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.lake.values import parse_time
+from financelake.maintenance import run_maintenance
 from financelake.market.publisher import produce, publish
 from financelake.pipeline import run_available_now
 from financelake.streams.progress import ProgressFiles
@@ -86,7 +87,8 @@ def chromium() -> str:
 def lake(
     spark: SparkSession, broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    """A lake with every table filled: ticks (some bad) -> streams -> one training cycle."""
+    """A lake with every table filled: ticks (some bad) -> streams -> one training cycle ->
+    one maintenance run."""
     settings = Settings(
         lake_root=str(tmp_path_factory.mktemp("status_dashboard") / "lake"),
         bootstrap_servers=broker.address,
@@ -125,6 +127,7 @@ def lake(
         spark.streams.removeListener(listener)
     result = run_training_cycle(spark, settings)
     assert result.status == "ok", result.summary()
+    assert run_maintenance(spark, settings).ok  # fills the maintenance table too
     return settings
 
 
@@ -228,7 +231,11 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
     assert ingest["source"] == "progress" and ingest["last_batch"] is not None
     assert (ingest["lag"], ingest["lag_unit"], ingest["lag_source"]) == (0, "messages", "kafka")
     assert gold["source"] == "progress"
-    assert (gold["lag"], gold["lag_unit"]) == (0, "versions")
+    # Gold read every Silver version with data; the maintenance run's commits came after it
+    housekeeping = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
+    silver_history = DeltaTable(lake.table_path("silver")).history()
+    after_gold = sum(1 for commit in silver_history if commit["operation"] in housekeeping)
+    assert (gold["lag"], gold["lag_unit"]) == (after_gold, "versions")
 
     runs = spark.read.format("delta").load(lake.table_path("gold_ml")).collect()
     assert report["models"]["runs"] == len(runs) == 1
@@ -252,6 +259,13 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
             (expected["excess_ci_low"], expected["excess_ci_high"])
         )
         assert entry["never_traded"] == expected["never_traded"]
+
+    maintenance = spark.read.format("delta").load(lake.table_path("maintenance")).collect()
+    assert report["maintenance"]["run_id"] == maintenance[0]["run_id"]
+    assert report["maintenance"]["status"] == "ok"
+    assert report["maintenance"]["tables"] == len(maintenance)
+    vacuumed = sum(row["files_vacuumed"] or 0 for row in maintenance)
+    assert (report["maintenance"]["files_vacuumed"] or 0) == vacuumed
 
 
 def test_status_check_passes_on_a_drained_lake(lake: Settings) -> None:
