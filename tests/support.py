@@ -32,6 +32,14 @@ def read_table(settings: Settings, name: str) -> pd.DataFrame:
     return DeltaTable(settings.table_path(name)).to_pandas()
 
 
+def read_bars(settings: Settings) -> pd.DataFrame:
+    """Every bar: Gold's closed ones and gold_live's open ones (a bar is never in both)."""
+    closed, live = read_table(settings, "gold"), read_table(settings, "gold_live")
+    keys = set(zip(closed.symbol, closed.window_start, strict=True))
+    assert not keys & set(zip(live.symbol, live.window_start, strict=True)), "a bar is in both"
+    return pd.concat([closed, live[closed.columns]], ignore_index=True)
+
+
 def produce_ticks(
     settings: Settings,
     count: int,

@@ -22,9 +22,10 @@ class WriteMode(StrEnum):
     APPEND = "append"
     """Blind appends only; compacted off the hot path (`DeltaSink.compact`), which cannot
     conflict with them."""
-    MERGE = "merge"
-    """MERGE by keys; small files are compacted right after each write, in the writer's own
-    commit sequence (Delta auto-compaction)."""
+    REPLACE = "replace"
+    """A few rows whose partitions each write replaces (dynamic partition overwrite); small
+    files are compacted right after each write, in the writer's own commit sequence (Delta
+    auto-compaction)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Table:
 
     @property
     def auto_compact(self) -> bool:
-        return self.write_mode is WriteMode.MERGE
+        return self.write_mode is WriteMode.REPLACE
 
     @property
     def properties(self) -> dict[str, str]:
@@ -76,12 +77,13 @@ CATALOG: dict[str, Table] = {
         _streamed("bronze", schemas.BRONZE, "every message as received, parsed where possible"),
         _streamed("silver", schemas.SILVER, "valid ticks, once each, with derived columns"),
         _streamed("quarantine", schemas.QUARANTINE, "rejected messages, each with the reason why"),
+        _streamed("gold", schemas.GOLD, "closed OHLCV bars, appended once per symbol and bar"),
         Table(
-            "gold",
-            schemas.GOLD,
-            "OHLCV bars per symbol and bar interval",
-            WriteMode.MERGE,
-            ("date",),
+            "gold_live",
+            schemas.GOLD_LIVE,
+            "the bars still open, per symbol (replaced by every Gold batch)",
+            WriteMode.REPLACE,
+            ("symbol",),
         ),
         _result("gold_ml", "one row per classifier training run"),
         _result("gold_predictions", "the classifier's test and forward predictions per run"),
@@ -98,7 +100,7 @@ CATALOG: dict[str, Table] = {
 """The lake's tables, in data-flow order."""
 
 TABLE_NAMES: tuple[str, ...] = tuple(CATALOG)
-STREAMED_TABLES: tuple[str, ...] = ("bronze", "quarantine", "silver", "gold")
+STREAMED_TABLES: tuple[str, ...] = ("bronze", "quarantine", "silver", "gold", "gold_live")
 """The tables the streaming queries write (the others come from the training cycle)."""
 
 

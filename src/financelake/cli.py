@@ -73,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce = commands.add_parser("produce", help="publish simulated or replayed ticks")
     _common(produce)
     produce.add_argument("--symbols", default="AAPL,MSFT,GOOG,AMZN", help="comma-separated")
-    produce.add_argument("--count", type=int, default=1000, help="ticks to send; 0 = until stopped")
+    produce.add_argument(
+        "--count",
+        type=int,
+        help="ticks to send; 0 = until stopped (default: 1000 simulated, a replay's whole file)",
+    )
     produce.add_argument("--rate", type=float, default=0.0, help="ticks per second; 0 = max")
     produce.add_argument("--seed", type=int, help="same seed, same ticks")
     produce.add_argument("--model", choices=["random-walk", "trend"], default="trend")
@@ -81,8 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tick-interval", type=float, default=1.0, help="market seconds per tick per symbol"
     )
     produce.add_argument("--start", help="market time of the first tick (ISO 8601; default now)")
-    produce.add_argument("--replay", type=Path, help="OHLCV CSV to replay instead of simulating")
-    produce.add_argument("--symbol", help="symbol of the replayed CSV")
+    produce.add_argument(
+        "--replay", type=Path, help="CSV or Parquet of bars or trades to replay instead"
+    )
+    produce.add_argument(
+        "--symbol", help="symbol of a replayed file without a Symbol column (default: its name)"
+    )
     produce.add_argument(
         "--bar-interval", help="replayed bar length, e.g. '1 day' (default: inferred)"
     )
@@ -100,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--gold-trigger-interval", help="how often Gold catches up with Silver, e.g. '10 seconds'"
     )
     run.add_argument("--max-offsets-per-trigger", type=int)
+    run.add_argument(
+        "--max-future", help="quarantine ticks this far ahead of Kafka's time, e.g. '5 minutes'"
+    )
+    run.add_argument(
+        "--field-map", help="the feed's field names, e.g. 'symbol=s,price=p,volume=v,timestamp=t'"
+    )
     run.add_argument("--train-interval", type=float, help="seconds between training cycles")
     run.add_argument("--no-train", action="store_true", help="streams only, no training cycle")
 
@@ -254,7 +268,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     report = produce(
         settings,
         symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
-        count=args.count,
+        count=(0 if args.replay else 1000) if args.count is None else args.count,
         rate=args.rate,
         seed=settings.seed if args.seed is None else args.seed,
         model=args.model,

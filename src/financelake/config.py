@@ -100,6 +100,26 @@ def local_path(uri: str) -> Path | None:
     return None
 
 
+MESSAGE_FIELDS = ("symbol", "price", "volume", "open", "high", "low", "timestamp", "trade_id")
+
+
+def parse_field_map(text: str) -> dict[str, str]:
+    """'symbol=s,price=p' -> {'symbol': 's', 'price': 'p'}; unknown or repeated names fail."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        field, sep, source = (side.strip() for side in item.partition("="))
+        if not sep or not source or field not in MESSAGE_FIELDS or field in mapping:
+            raise ValueError(
+                f"field map entry {item!r} is not '<field>=<name in the message>' with a "
+                f"distinct field among {', '.join(MESSAGE_FIELDS)}"
+            )
+        mapping[field] = source
+    names = {**{name: name for name in MESSAGE_FIELDS}, **mapping}
+    if len(set(names.values())) < len(names):
+        raise ValueError(f"field map {text!r} gives two fields the same message name")
+    return mapping
+
+
 class Settings(BaseSettings):
     """Everything FinanceLake can be told. Immutable once built."""
 
@@ -143,6 +163,10 @@ class Settings(BaseSettings):
     keep_models: int = Field(default=20, ge=1)
     predictions_retention: str = "30 days"
     equity_retention: str = "30 days"
+    # Ticks stamped further ahead of the time Kafka received them are quarantined (`future`).
+    max_future: str = "5 minutes"
+    # Message field names of another feed, e.g. "symbol=s,price=p,volume=v,timestamp=t".
+    field_map: str = ""
 
     # `financelake status --check` (a health check): a stream with source data waiting and no
     # batch for check_stale_s is stale; more Kafka messages unread than check_max_lag is lag.
@@ -208,10 +232,17 @@ class Settings(BaseSettings):
         "log_retention",
         "predictions_retention",
         "equity_retention",
+        "max_future",
     )
     @classmethod
     def _valid_interval(cls, value: str) -> str:
         interval_seconds(value)
+        return value
+
+    @field_validator("field_map")
+    @classmethod
+    def _valid_field_map(cls, value: str) -> str:
+        parse_field_map(value)
         return value
 
     @field_validator("lake_root")
@@ -245,6 +276,15 @@ class Settings(BaseSettings):
     @property
     def watermark_seconds(self) -> int:
         return interval_seconds(self.watermark_delay)
+
+    @property
+    def max_future_seconds(self) -> int:
+        return interval_seconds(self.max_future)
+
+    @property
+    def message_fields(self) -> dict[str, str]:
+        """Tick field -> the name it has in the feed's messages (itself unless mapped)."""
+        return {**{name: name for name in MESSAGE_FIELDS}, **parse_field_map(self.field_map)}
 
     @property
     def is_local_lake(self) -> bool:

@@ -54,7 +54,9 @@ def run_demo(
     broker, started_broker = _ensure_broker(settings)
     logs = Path(settings.kafka_data_dir).resolve().parent / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = settings_env(settings)  # every setting, credentials included, reaches the children
+    # The simulated market runs 25x faster than the clock: its ticks are "future" by design.
+    demo_settings = settings.model_copy(update={"max_future": "3650 days"})
+    env = settings_env(demo_settings)  # every setting, credentials included, reaches the children
     ensure_topic(settings)  # before the children: the pipeline's preflight requires it
     start = _market_start(settings)
     commands = {

@@ -39,3 +39,7 @@ class StreamFailedError(FinanceLakeError):
 
 class CheckpointLostError(FinanceLakeError):
     """A stream's checkpoint is missing while its table holds data: starting would duplicate."""
+
+
+class ClosedBarTickError(FinanceLakeError):
+    """A Silver tick fell into a Gold bar that its symbol's clock had already closed."""

@@ -30,6 +30,8 @@ ALIASES = {
     "trigger_interval": "trigger_interval",
     "gold_trigger_interval": "gold_trigger_interval",
     "max_offsets_per_trigger": "max_offsets_per_trigger",
+    "max_future": "max_future",
+    "field_map": "field_map",
     "train_interval": "train_interval_s",
     "security_protocol": "security_protocol",
     "sasl_mechanism": "sasl_mechanism",

@@ -92,10 +92,19 @@ def prepare_lake(spark: SparkSession, settings: Settings) -> None:
 
 
 def run_available_now(spark: SparkSession, settings: Settings) -> None:
-    """Process everything currently in the topic through every layer, then return."""
+    """Process everything currently in the topic through every layer, then return.
+
+    Gold runs beside ingest (an availableNow Gold would stop at the Silver it found on start),
+    folding Silver commits as they land; once ingest has drained the topic, Gold processes the
+    last Silver commits and stops between micro-batches.
+    """
     prepare_lake(spark, settings)
-    await_query(start_ingest(spark, settings, available_now=True))
-    await_query(start_gold(spark, settings, available_now=True))
+    gold = start_gold(spark, settings, available_now=False, interval=settings.trigger_interval)
+    try:
+        await_query(start_ingest(spark, settings, available_now=True))
+        gold.processAllAvailable()
+    finally:
+        gold.stop()
     log.info("drained topic %s into %s", settings.topic, settings.lake_root)
 
 

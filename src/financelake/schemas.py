@@ -15,9 +15,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-TICK_FIELDS = ("symbol", "price", "volume", "open", "high", "low", "timestamp")
+TICK_FIELDS = ("symbol", "price", "volume", "timestamp")  # every tick must carry these
+OPTIONAL_TICK_FIELDS = ("open", "high", "low", "trade_id")  # bar-style and trade-feed extras
 
-# The JSON message as published; `timestamp` stays text until validated.
+# The JSON message as published; `timestamp` stays text (ISO or epoch digits) until validated.
 TICK_JSON = StructType(
     [
         StructField("symbol", StringType()),
@@ -27,6 +28,7 @@ TICK_JSON = StructType(
         StructField("high", DoubleType()),
         StructField("low", DoubleType()),
         StructField("timestamp", StringType()),
+        StructField("trade_id", StringType()),
     ]
 )
 
@@ -51,6 +53,7 @@ BRONZE = StructType(
         StructField("low", DoubleType()),
         StructField("event_time", TimestampType()),
         StructField("date", DateType(), False),
+        StructField("trade_id", StringType()),
     ]
 )
 
@@ -60,6 +63,7 @@ QUARANTINE = StructType(
         StructField("value_base64", StringType()),
         *KAFKA_COORDINATES,
         StructField("reason", StringType(), False),
+        StructField("reason_code", StringType(), False),  # a transforms.quality.ReasonCode
         StructField("quarantined_at", TimestampType(), False),
         StructField("date", DateType(), False),
     ]
@@ -71,13 +75,15 @@ SILVER = StructType(
         StructField("event_time", TimestampType(), False),
         StructField("price", DoubleType(), False),
         StructField("volume", LongType(), False),
-        StructField("open", DoubleType(), False),
-        StructField("high", DoubleType(), False),
-        StructField("low", DoubleType(), False),
-        StructField("price_range", DoubleType(), False),
-        StructField("price_change_pct", DoubleType(), False),
+        # null for trade ticks (no open/high/low), and so are the columns derived from them
+        StructField("open", DoubleType()),
+        StructField("high", DoubleType()),
+        StructField("low", DoubleType()),
+        StructField("price_range", DoubleType()),
+        StructField("price_change_pct", DoubleType()),
         *KAFKA_COORDINATES,
         StructField("date", DateType(), False),
+        StructField("trade_id", StringType()),
     ]
 )
 
@@ -95,11 +101,14 @@ GOLD = StructType(
         StructField("total_volume", LongType(), False),
         StructField("vwap", DoubleType(), False),
         StructField("tick_count", LongType(), False),
-        StructField("avg_price_change", DoubleType(), False),
+        StructField("avg_price_change", DoubleType()),  # null: trade ticks carry no open
         StructField("last_tick_at", TimestampType(), False),
         StructField("date", DateType(), False),
     ]
 )
+
+GOLD_LIVE = GOLD
+"""The bars still open (one or two per symbol), Gold's columns; replaced per symbol each batch."""
 
 # The training cycle's result tables (written by training.py).
 GOLD_ML = StructType(
@@ -242,11 +251,13 @@ RESULT_TABLES: dict[str, StructType] = {
 __all__ = [
     "BRONZE",
     "GOLD",
+    "GOLD_LIVE",
     "GOLD_ML",
     "GOLD_PREDICTIONS",
     "GOLD_RL",
     "GOLD_RL_EQUITY",
     "MAINTENANCE",
+    "OPTIONAL_TICK_FIELDS",
     "QUARANTINE",
     "RESULT_TABLES",
     "SILVER",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,10 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+        # Gold's stateful processor runs in Python workers, which import financelake: they
+        # must run this interpreter. PySpark reads only the variable (a cluster's workers are
+        # given theirs, as in the Dockerfile).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _jvm_ignores_sigterm():
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
-from support import produce_raw, produce_ticks, read_table, run_cli, start_cli
+from support import produce_raw, produce_ticks, read_bars, read_table, run_cli, start_cli
 
 from financelake.config import Settings
 from financelake.transforms.gold import aggregate_bars
@@ -84,7 +84,7 @@ def test_sigkill_at_different_points_loses_and_duplicates_nothing(
         .transform(aggregate_bars(settings.bar_interval))
         .toPandas()
     )
-    gold = read_table(settings, "gold")
+    gold = read_bars(settings)
     key = ["symbol", "window_start"]
     columns = [c for c in recomputed.columns if c not in ("date",)]
     want = recomputed.sort_values(key).reset_index(drop=True)[columns]
@@ -95,3 +95,10 @@ def test_sigkill_at_different_points_loses_and_duplicates_nothing(
     )
     got = got.sort_values(key).reset_index(drop=True)[columns]
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+    # Gold holds exactly the bars that their own symbol's clock closed.
+    clocks = want.groupby("symbol").last_tick_at.transform("max")
+    closed = want[want.window_end + pd.Timedelta(seconds=settings.watermark_seconds) <= clocks]
+    in_gold = read_table(settings, "gold")
+    assert sorted(zip(closed.symbol, closed.window_start, strict=True)) == sorted(
+        zip(in_gold.symbol, pd.to_datetime(in_gold.window_start).dt.tz_localize(None), strict=True)
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
-from support import produce_raw, produce_ticks, read_table, run_cli
+from support import produce_raw, produce_ticks, read_bars, read_table, run_cli
 
 from financelake.config import Settings
 from financelake.market.publisher import produce
@@ -64,7 +64,7 @@ def test_every_gold_bar_equals_the_bar_of_the_produced_ticks(
     assert len(silver) == 3000
     assert len(read_table(settings, "bronze")) == 3000
     assert read_table(settings, "quarantine").empty
-    assert_same_bars(read_table(settings, "gold"), bars_from_ticks(ticks))
+    assert_same_bars(read_bars(settings), bars_from_ticks(ticks))
     first = silver.sort_values("offset").iloc[0]
     assert first.price_range == pytest.approx(first.high - first.low)
     assert first.price_change_pct == pytest.approx((first.price - first.open) / first.open * 100)
@@ -161,7 +161,7 @@ def test_replaying_an_ohlcv_file_reproduces_its_bars(
     report = produce(daily, replay=csv, symbol="ACME")
     assert report.ok
     run_available_now(spark, daily)
-    gold = read_table(daily, "gold").sort_values("window_start")
+    gold = read_bars(daily).sort_values("window_start")
     assert list(gold.open) == [100.5, 103.0, 98.0]
     assert list(gold.high) == [104.25, 103.5, 101.0]
     assert list(gold.low) == [99.75, 97.125, 98.0]

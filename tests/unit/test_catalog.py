@@ -16,8 +16,9 @@ def test_every_table_is_declared_once_with_its_schema_and_how_it_is_written() ->
     assert set(STREAMED_TABLES) <= set(CATALOG)
     assert set(schemas.RESULT_TABLES) == set(CATALOG) - set(STREAMED_TABLES) - {"maintenance"}
     assert table("gold").schema is schemas.GOLD
-    assert table("gold").write_mode is WriteMode.MERGE
-    assert table("gold").properties["delta.autoOptimize.autoCompact"] == "true"
+    assert table("gold").write_mode is WriteMode.APPEND
+    assert table("gold_live").write_mode is WriteMode.REPLACE
+    assert table("gold_live").properties["delta.autoOptimize.autoCompact"] == "true"
     assert table("silver").partition_by == ("date",)
     assert table("silver").properties["delta.checkpointInterval"] == "100"
     assert table("gold_ml").partition_by == ()

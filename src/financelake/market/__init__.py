@@ -1,7 +1,7 @@
 """The market feed: tick generators (pure) and the publisher that sends them to Kafka."""
 
 from financelake.market.publisher import PublishReport, produce, publish
-from financelake.market.replay import Bar, read_bars, replay_ticks
+from financelake.market.replay import Bar, Replay, replay_file, replay_ticks
 from financelake.market.simulator import (
     DEFAULT_MODEL,
     DEFAULT_SYMBOLS,
@@ -18,10 +18,11 @@ __all__ = [
     "Bar",
     "Model",
     "PublishReport",
+    "Replay",
     "Tick",
     "produce",
     "publish",
-    "read_bars",
+    "replay_file",
     "replay_ticks",
     "simulate_ticks",
 ]

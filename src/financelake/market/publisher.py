@@ -11,9 +11,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from financelake.config import Settings
 from financelake.kafka.client import confluent_config, ensure_topic
-from financelake.market.replay import replay_ticks
+from financelake.market.replay import replay_file
 from financelake.market.simulator import (
     DEFAULT_MODEL,
     DEFAULT_SYMBOLS,
@@ -58,6 +57,7 @@ class PublishReport:
     seconds: float
     interrupted: bool = False
     error: str | None = None  # the first delivery or producer error, if any
+    replayed: str | None = None  # for a replay: rows and ticks sent of the file's
 
     @property
     def rate(self) -> float:
@@ -75,7 +75,8 @@ class PublishReport:
             text += f", {self.failed:,} FAILED"
         if self.error:
             text += f" (first error: {self.error})"
-        return text + (", interrupted" if self.interrupted else "")
+        text += ", interrupted" if self.interrupted else ""
+        return text if self.replayed is None else f"{text}; {self.replayed}"
 
 
 def producer_config(
@@ -237,27 +238,33 @@ def produce(
     progress_every_s: float = 5.0,
     on_progress: Callable[[PublishReport], None] | None = None,
 ) -> PublishReport:
-    """The `financelake produce` command: simulate (or replay a CSV) and publish.
+    """The `financelake produce` command: simulate (or replay a file) and publish.
 
     `count` caps the ticks (0 = endless for the simulation, the whole file for a replay);
-    `seed` defaults to `settings.seed`; a replay's symbol defaults to the file name's stem.
-    Arguments and the CSV are checked before Kafka is contacted.
+    `seed` defaults to `settings.seed`; a replay's symbol, for a file without a Symbol column,
+    defaults to the file name's stem. Arguments and the whole file are checked before Kafka
+    is contacted; a replay's report says how many of the file's rows and ticks were sent.
     """
     if count < 0:
         raise ValueError(f"count must be >= 0 (0 = no limit), got {count}")
-    ticks: Iterable[Tick]
     if replay is not None:
-        ticks = replay_ticks(replay, symbol or replay.stem.upper(), bar_seconds=bar_seconds)
-        ticks = islice(ticks, count) if count else ticks
-    else:
-        ticks = simulate_ticks(
-            symbols,
-            model=model,
-            seed=settings.seed if seed is None else seed,
-            start=start,
-            tick_interval_s=tick_interval_s,
-            count=count,
+        source = replay_file(replay, symbol, bar_seconds=bar_seconds)
+        report = publish(
+            source.ticks[:count] if count else source.ticks,
+            settings,
+            rate=rate,
+            progress_every_s=progress_every_s,
+            on_progress=on_progress,
         )
+        return replace(report, replayed=source.describe(report.sent))
+    ticks = simulate_ticks(
+        symbols,
+        model=model,
+        seed=settings.seed if seed is None else seed,
+        start=start,
+        tick_interval_s=tick_interval_s,
+        count=count,
+    )
     return publish(
         ticks, settings, rate=rate, progress_every_s=progress_every_s, on_progress=on_progress
     )

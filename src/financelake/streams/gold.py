@@ -1,8 +1,10 @@
-"""Silver -> Gold: every micro-batch of new ticks recomputes the bars they touch, from Silver.
+"""Silver -> Gold: each symbol's bars are folded forward in the state store and appended once.
 
-Recomputing a touched bar from all of its Silver ticks and MERGE-ing it by (symbol,
-window_start) is idempotent, so a replayed batch converges to the same Gold, and Gold always
-equals a batch recomputation from Silver.
+A Delta stream of Silver feeds `fold_into_bars` (transformWithStateInPandas, RocksDB state, per
+symbol). Each micro-batch yields the bars whose symbol's clock passed their end plus the
+watermark, appended to Gold with a Delta transaction id (this query's id, the batch id), so a
+batch replayed after a crash is skipped by Delta itself; and the bars still open, which replace
+their symbols' rows in gold_live. Nothing already in Gold is read or rewritten.
 """
 
 from __future__ import annotations
@@ -16,63 +18,67 @@ from pyspark.sql.streaming.query import StreamingQuery
 from financelake.catalog import GOLD_QUERY as QUERY
 from financelake.config import Settings
 from financelake.spark import GOLD_POOL, use_pool
+from financelake.streams.bar_state import fold_into_bars
 from financelake.streams.sinks import Lake
-from financelake.transforms.gold import aggregate_bars
 
 log = logging.getLogger(__name__)
+# Set by Spark on the thread that runs a query's micro-batches (foreachBatch included).
+_QUERY_ID = "sql.streaming.queryId"
 
 
 class GoldBatch:
-    """The foreachBatch handler: find the touched bars, rebuild them from Silver, MERGE."""
+    """The foreachBatch handler: append the closed bars once, replace the open ones."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, lake: Lake) -> None:
+    def __init__(self, spark: SparkSession, lake: Lake) -> None:
         self._spark = spark
-        self._settings = settings
         self._lake = lake
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, bars: DataFrame, batch_id: int) -> None:
         use_pool(self._spark, GOLD_POOL)
-        interval = self._settings.bar_interval
-        touched = (
-            batch.select("symbol", F.window("event_time", interval).start.alias("window_start"))
-            .distinct()
-            .cache()
-        )
+        # Written twice (closed, open): cached so the stateful fold runs once per batch.
+        bars = bars.persist()
         try:
-            span = touched.agg(F.min("window_start"), F.max("window_start")).first()
-            if span is None or span[0] is None:
-                return
-            first, last = span[0], span[1]
-            ticks = (
-                self._lake.silver.read()
-                .where(F.col("date").between(first.date(), last.date()))
-                .where(F.col("event_time") >= F.lit(first))
-                .withColumn("window_start", F.window("event_time", interval).start)
-                .join(F.broadcast(touched), on=["symbol", "window_start"], how="left_semi")
-                .drop("window_start")
-            )
-            bars = ticks.transform(aggregate_bars(interval))
-            prune = (
-                f"t.date BETWEEN '{first.date()}' AND '{last.date()}' "
-                f"AND t.window_start >= '{first.isoformat(sep=' ')}'"
-            )
-            self._lake.gold.upsert(bars, keys=("symbol", "window_start"), prune=prune)
+            counts = {row.closed: row[1] for row in bars.groupBy("closed").count().collect()}
+            if counts.get(True):
+                self._lake.gold.append_once(
+                    bars.where(F.col("closed")).drop("closed"), self._app_id(), batch_id
+                )
+            if counts.get(False):
+                self._lake.gold_live.replace_partitions(bars.where(~F.col("closed")).drop("closed"))
         finally:
-            touched.unpersist()
+            bars.unpersist()
+
+    def _app_id(self) -> str:
+        # The query id lives in the checkpoint: a restart keeps it, a new checkpoint (which
+        # starts Gold over) gets a new one, so its batch ids are never mistaken for replays.
+        query_id = self._spark.sparkContext.getLocalProperty(_QUERY_ID)
+        if not query_id:
+            raise RuntimeError("the Gold batch handler ran outside its streaming query")
+        return f"gold-{query_id}"
 
 
-def start_gold(spark: SparkSession, settings: Settings, available_now: bool) -> StreamingQuery:
-    """Start the Silver -> Gold query from its checkpoint."""
+def start_gold(
+    spark: SparkSession, settings: Settings, available_now: bool, interval: str | None = None
+) -> StreamingQuery:
+    """Start the Silver -> Gold query from its checkpoint: drain what Silver holds now and stop,
+    or run every `interval` (default: the Gold trigger interval) until stopped."""
     lake = Lake.at(spark, settings)
-    writer = (
+    silver = (
         spark.readStream.format("delta")
+        # No file limit: a micro-batch then ends on a Silver commit, never inside one, which
+        # the per-symbol closing rule relies on (a commit's ticks were all admitted against
+        # the clocks before it).
+        .option("maxFilesPerTrigger", str(2**31 - 1))
         .load(lake.silver.path)
+    )
+    writer = (
+        fold_into_bars(silver, settings.bar_seconds, settings.watermark_seconds)
         .writeStream.queryName(QUERY)
-        .foreachBatch(GoldBatch(spark, settings, lake))
+        .foreachBatch(GoldBatch(spark, lake))
         .option("checkpointLocation", settings.checkpoint_path(QUERY))
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
-        writer = writer.trigger(processingTime=settings.gold_trigger_interval)
+        writer = writer.trigger(processingTime=interval or settings.gold_trigger_interval)
     return writer.start()

@@ -7,14 +7,16 @@ recognised by its Kafka coordinates, which every table keeps: only the first bat
 can repeat one that a crash cut short, so that batch alone is checked against the tables,
 and each table that already holds it is skipped.
 
-The late/duplicate decisions are made against Silver as it was before the batch (the batch's
-own rows excluded), so a replayed batch decides exactly as it did the first time.
+The late/duplicate decisions are planned (`planner`) against Silver's per-symbol clocks as they
+were before the batch (the batch's own rows excluded), so a replayed batch decides exactly as
+it did the first time.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -25,12 +27,12 @@ from financelake.catalog import INGEST_QUERY as QUERY
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
 from financelake.spark import INGEST_POOL, use_pool
-from financelake.streams.event_times import EventTimes, Span
+from financelake.streams.planner import Clocks, SymbolSpan, plan_batch
 from financelake.streams.sinks import Lake
 from financelake.transforms.bronze import parse_ticks, to_bronze, within_offsets
-from financelake.transforms.gold import watermark_from
 from financelake.transforms.quality import validate_ticks
 from financelake.transforms.silver import (
+    TICK_KEY,
     flag_late,
     flag_repeats,
     kept_times,
@@ -43,23 +45,27 @@ ROWS_PER_FILE = 500_000  # few, well-filled files per commit
 
 
 class IngestBatch:
-    """The foreachBatch handler: pure transforms, then at most one append per table.
+    """The foreachBatch handler: read, apply the pure transforms and the plan, write.
 
-    What it needs to know about Silver (latest event times, for the watermark and to tell
-    which ticks could be repeats) is read from Silver once per run, then tracked from what
-    each batch adds; Silver itself is read only for symbols whose ticks could be repeats.
+    Each symbol's clock (its latest Silver event time, see `planner`) is read from Silver once
+    per run, then advanced from what each batch adds; Silver itself is read only for symbols
+    whose ticks could be repeats.
     """
 
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake) -> None:
         self._spark = spark
         self._settings = settings
         self._lake = lake
-        self._times: EventTimes | None = None
+        self._lateness = timedelta(seconds=settings.watermark_seconds)
+        self._clocks: Clocks | None = None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         use_pool(self._spark, INGEST_POOL)
+        fields = self._settings.message_fields
         parsed = (
-            batch.transform(parse_ticks).transform(validate_ticks).drop("_tick", "_utf8")
+            batch.transform(parse_ticks(fields))
+            .transform(validate_ticks(fields, self._settings.max_future_seconds))
+            .drop("_tick", "_utf8")
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             self._ingest(parsed, batch_id)
@@ -69,40 +75,37 @@ class IngestBatch:
     def _ingest(self, parsed: DataFrame, batch_id: int) -> None:
         own: Column | None = None  # this batch's rows, where an earlier run may have put them
         written: set[str] = set()
-        if self._times is None:
-            own, written, self._times = self._resume(parsed)
-        times = self._times
-        flagged = flag_late(parsed, times.watermark)
-        kept, rejected, spans, repeats_within = _summary(flagged)
+        if self._clocks is None:
+            own, written, self._clocks = self._resume(parsed)
+        kept, rejected, spans = _summary(parsed)
+        plan = plan_batch(self._clocks, spans, self._lateness)
         note = f"{QUERY} batch {batch_id}"
-        # A healthy feed repeats nothing: no tick twice in the batch, every symbol's ticks
-        # newer than its latest Silver tick. Only otherwise are repeats looked for, in Silver
-        # only for the symbols whose ticks could be there.
-        suspects = times.may_repeat(spans)
-        if repeats_within or suspects:
-            routed = _persisted(flag_repeats(flagged, self._silver_keys(own, suspects, spans)))
+        if plan.ordered:  # the healthy feed: nothing to flag, the summary's counts are exact
+            self._write(parsed, parsed, kept, rejected, written, note)
+        else:
+            routed = flag_late(parsed, plan.late_before)
+            if plan.repeats_within or plan.look_in_silver:
+                routed = flag_repeats(routed, self._silver_keys(own, plan.look_in_silver))
+            routed = _persisted(routed)
             try:
-                kept, rejected, _, _ = _summary(routed)
+                kept, rejected, _ = _summary(routed)
                 self._write(parsed, routed, kept, rejected, written, note)
             finally:
                 routed.unpersist()
-        else:
-            self._write(parsed, flagged, kept, rejected, written, note)
-        # Spans of valid, timely ticks: repeats among them only repeat times already known.
-        times.advance(spans)
+        self._clocks = plan.clocks
 
-    def _silver_keys(
-        self, own: Column | None, suspects: list[str], spans: dict[str, Span]
-    ) -> DataFrame | None:
-        """The Silver ticks the batch's `suspects` could repeat (None: no suspects)."""
-        if not suspects:
+    def _silver_keys(self, own: Column | None, since: Mapping[str, datetime]) -> DataFrame | None:
+        """The Silver ticks that ticks of the symbols in `since` could repeat (None: none).
+
+        A repeated trade_id is caught by this too when the re-sent tick is not newer than its
+        symbol's clock, as a re-sent message always is."""
+        if not since:
             return None
-        since = min(spans[symbol][0] for symbol in suspects)
         return (
             self._silver_before(own)
-            .where(F.col("symbol").isin(suspects))
-            .where(F.col("event_time") >= F.lit(since))
-            .select("symbol", "event_time")
+            .where(F.col("symbol").isin(list(since)))
+            .where(F.col("event_time") >= F.lit(min(since.values())))
+            .select(*TICK_KEY, "trade_id")
         )
 
     def _write(
@@ -128,9 +131,10 @@ class IngestBatch:
         if "bronze" not in written:
             self._lake.bronze.append(parsed.transform(to_bronze).coalesce(writers), note)
 
-    def _resume(self, parsed: DataFrame) -> tuple[Column, set[str], EventTimes]:
+    def _resume(self, parsed: DataFrame) -> tuple[Column, set[str], dict[str, datetime]]:
         """First batch of a run, the one a crash may have cut short: which tables already
-        hold it, and Silver's event times before it."""
+        hold it, and each symbol's clock in Silver before it (one aggregate over Silver's
+        symbol and event_time columns, once per run)."""
         ranges = parsed.groupBy("topic", "partition").agg(F.min("offset"), F.max("offset"))
         own = within_offsets([(r[0], r[1], r[2], r[3]) for r in ranges.collect()])
         tables = {
@@ -145,20 +149,8 @@ class IngestBatch:
                 "not written again",
                 ", ".join(sorted(written)),
             )
-        silver = self._silver_before(own)
-        row = silver.agg(F.max("event_time")).first()
-        lateness = timedelta(seconds=self._settings.watermark_seconds)
-        latest = row[0] if row else None
-        watermark = watermark_from(latest, lateness.total_seconds())
-        recent = (
-            silver.where(F.col("event_time") >= F.lit(watermark))
-            .groupBy("symbol")
-            .agg(F.max("event_time"))
-            .collect()
-            if watermark is not None
-            else []
-        )
-        return own, written, EventTimes.of(lateness, latest, [(r[0], r[1]) for r in recent])
+        clocks = self._silver_before(own).groupBy("symbol").agg(F.max("event_time")).collect()
+        return own, written, {row[0]: row[1] for row in clocks}
 
     def _silver_before(self, own: Column | None) -> DataFrame:
         """Silver without this batch's own rows (they are there only if this is a replay)."""
@@ -170,18 +162,24 @@ def _persisted(df: DataFrame) -> DataFrame:
     return df.persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _summary(flagged: DataFrame) -> tuple[int, int, dict[str, Span], bool]:
-    """Kept and rejected record counts, per symbol the first and last event time of its kept
-    ticks, and whether a kept tick appears twice (one small job; a row per symbol)."""
-    kept_rows, rejected_rows, spans, repeats = 0, 0, {}, False
+def _summary(flagged: DataFrame) -> tuple[int, int, dict[str, SymbolSpan]]:
+    """Kept and rejected record counts, and per symbol the span of its kept ticks (one small
+    job; a row per symbol)."""
+    kept_rows, rejected_rows, spans = 0, 0, {}
     for row in flagged.transform(kept_times).collect():
         if row.symbol is None:
             rejected_rows += row.records
         else:
             kept_rows += row.records
-            spans[row.symbol] = (row.first, row.last)
-            repeats = repeats or row.event_times < row.records
-    return kept_rows, rejected_rows, spans, repeats
+            spans[row.symbol] = SymbolSpan(
+                row.first,
+                row.last,
+                row.records,
+                row.distinct_ticks,
+                row.trade_ids,
+                row.distinct_trade_ids,
+            )
+    return kept_rows, rejected_rows, spans
 
 
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:

@@ -1,9 +1,10 @@
-"""Delta sinks with a narrow interface: create the table once, then append or MERGE."""
+"""Delta sinks with a narrow interface: create the table once, then append or replace."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -18,13 +19,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeltaSink:
-    """One Delta table: created once by `setup`, then written by blind appends or MERGE."""
+    """One Delta table: created once by `setup`, then written by blind appends (once, on
+    replay) or by replacing partitions."""
 
     spark: SparkSession
     path: str
     schema: StructType
     partition_by: Sequence[str] = ("date",)
-    # Compact small files right after a write (see `WriteMode.MERGE`).
+    # Compact small files right after a write (see `WriteMode.REPLACE`).
     auto_compact: bool = False
     # Commits between Delta log checkpoints (see `Table.checkpoint_interval`).
     checkpoint_interval: int = 10
@@ -57,26 +59,29 @@ class DeltaSink:
         """One blind-append commit; `note` is kept as the commit's userMetadata (lineage)."""
         df.write.format("delta").mode("append").option("userMetadata", note).save(self.path)
 
+    def append_once(self, df: DataFrame, app_id: str, version: int) -> None:
+        """A blind append Delta skips if (`app_id`, `version`) was committed before (a replay)."""
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", version)
+            .option("userMetadata", f"{app_id} batch {version}")
+            .save(self.path)
+        )
+
+    def replace_partitions(self, df: DataFrame) -> None:
+        """Overwrite only the partitions `df` has rows for (dynamic partition overwrite)."""
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .save(self.path)
+        )
+
     def holds(self, rows: Column) -> bool:
         """Whether the table has any row matching `rows` (used to recognise replayed batches)."""
         return bool(self.read().where(rows).limit(1).count())
-
-    def upsert(self, df: DataFrame, keys: Sequence[str], prune: str | None = None) -> None:
-        """MERGE rows by `keys`: replace matching rows, insert new ones (idempotent by design).
-
-        `prune` is an extra condition on the target (`t.`) with literals, so Delta can skip files.
-        """
-        condition = " AND ".join(f"t.{key} = s.{key}" for key in keys)
-        if prune:
-            condition = f"{condition} AND {prune}"
-        (
-            DeltaTable.forPath(self.spark, self.path)
-            .alias("t")
-            .merge(df.alias("s"), condition)
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
 
     def compact(self) -> None:
         """Rewrite small files into larger ones (a dataChange=false commit streams ignore)."""
@@ -94,6 +99,7 @@ class Lake:
     quarantine: DeltaSink
     silver: DeltaSink
     gold: DeltaSink
+    gold_live: DeltaSink
 
     @classmethod
     def at(cls, spark: SparkSession, settings: Settings) -> Lake:
@@ -104,5 +110,12 @@ class Lake:
         return {name: getattr(self, name) for name in STREAMED_TABLES}
 
     def setup(self) -> None:
-        for sink in self.tables().values():
-            sink.setup()
+        """Create the tables that do not exist yet, side by side.
+
+        Each creation is a few driver-side round trips and one Delta commit, mostly waiting:
+        five at once took 6-15 s against 33-38 s one after the other (fresh lake, busy 2-core
+        machine).
+        """
+        tables = list(self.tables().values())
+        with ThreadPoolExecutor(max_workers=len(tables)) as pool:
+            list(pool.map(DeltaSink.setup, tables))

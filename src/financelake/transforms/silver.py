@@ -2,84 +2,114 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from financelake.schemas import QUARANTINE, SILVER
 from financelake.transforms.bronze import event_date
+from financelake.transforms.quality import ReasonCode
 
-TICK_KEY = ("symbol", "event_time")
+# A re-sent message repeats all of these; two real trades at one timestamp differ in one.
+TICK_KEY = ("symbol", "event_time", "price", "volume")
+TRADE_KEY = ("symbol", "trade_id")  # feeds that number their trades
 _POSITION = ("topic", "partition", "offset")
 
 
-def flag_late(validated: DataFrame, watermark: datetime | None) -> DataFrame:
-    """Give otherwise valid ticks with an event time before `watermark` (their bar was closed
-    before they arrived) the reason "late"."""
-    if watermark is None:
+def _reject(df: DataFrame, rejected: Column, code: ReasonCode, text: Column) -> DataFrame:
+    """Give the still valid records matching `rejected` this reason (earlier reasons stay)."""
+    hit = F.col("reason").isNull() & F.coalesce(rejected, F.lit(False))
+    return df.withColumns(
+        {
+            "reason": F.when(hit, text).otherwise(F.col("reason")),
+            "reason_code": F.when(hit, F.lit(code.value)).otherwise(F.col("reason_code")),
+        }
+    )
+
+
+def flag_late(validated: DataFrame, late_before: Mapping[str, datetime]) -> DataFrame:
+    """Give valid ticks older than their own symbol's threshold in `late_before` (its latest
+    Silver event time minus the allowed lateness: its bar was closed before they arrived) the
+    reason "late". Symbols not in `late_before` have no late ticks."""
+    if not late_before:
         return validated
-    late = F.col("reason").isNull() & (F.col("event_time") < F.lit(watermark))
+    thresholds = F.create_map(
+        *[part for symbol, at in late_before.items() for part in (F.lit(symbol), F.lit(at))]
+    )
+    threshold = thresholds[F.trim("symbol")]
     reason = F.concat(
         F.lit("late: event time "),
         F.col("event_time").cast("string"),
-        F.lit(f" is behind the watermark {watermark}"),
+        F.lit(" is behind its symbol's watermark "),
+        threshold.cast("string"),
     )
-    return validated.withColumn("reason", F.when(late, reason).otherwise(F.col("reason")))
+    return _reject(validated, F.col("event_time") < threshold, ReasonCode.LATE, reason)
 
 
 def flag_repeats(flagged: DataFrame, silver_keys: DataFrame | None) -> DataFrame:
     """Give otherwise valid ticks that repeat a kept tick the reason "duplicate".
 
-    `silver_keys`: `(symbol, event_time)` of ticks already in Silver (None: none to compare).
-    Within the batch the first copy by Kafka (partition, offset) is kept, so a replayed batch
-    makes the same choice. Duplicates are found on a narrow frame of keys and Kafka
-    coordinates; only the (normally few) repeats are joined back onto the full rows.
+    A repeat has the symbol, event time, price and volume of another tick, or the `trade_id`
+    of another tick of its symbol. `silver_keys`: those columns of ticks already in Silver
+    (None: none to compare). Within the batch the first copy by Kafka (partition, offset) is
+    kept, so a replayed batch makes the same choice. Repeats are found on a narrow frame of
+    keys and Kafka coordinates; only the (normally few) repeats are joined back.
     """
     keys = flagged.where(F.col("reason").isNull()).select(
-        F.trim("symbol").alias("symbol"), "event_time", *_POSITION
+        F.trim("symbol").alias("symbol"), "event_time", "price", "volume", "trade_id", *_POSITION
     )  # Silver keeps symbols trimmed
-    copies = keys.groupBy(*TICK_KEY).agg(
-        F.count(F.lit(1)).alias("_copies"), F.min(F.struct(*_POSITION)).alias("_first")
-    )
-    repeats = (
-        keys.join(copies.where(F.col("_copies") > 1), on=list(TICK_KEY))
-        .where(F.struct(*_POSITION) != F.col("_first"))
-        .select(*_POSITION)
+    repeats = _later_copies(keys, TICK_KEY).unionByName(
+        _later_copies(keys.where(F.col("trade_id").isNotNull()), TRADE_KEY)
     )
     if silver_keys is not None:
-        repeats = repeats.unionByName(
-            keys.join(silver_keys.select(*TICK_KEY), on=list(TICK_KEY), how="left_semi").select(
-                *_POSITION
+        for key in (TICK_KEY, TRADE_KEY):
+            repeats = repeats.unionByName(
+                keys.join(silver_keys.select(*key), on=list(key), how="left_semi").select(
+                    *_POSITION
+                )
             )
-        )
     marked = flagged.join(
         F.broadcast(repeats.distinct().withColumn("_repeat", F.lit(True))),
         on=list(_POSITION),
         how="left",
     )
-    duplicate = F.lit("duplicate: this (symbol, timestamp) tick is already in silver")
-    return marked.withColumn(
-        "reason",
-        F.when(F.col("_repeat") & F.col("reason").isNull(), duplicate).otherwise(F.col("reason")),
-    ).drop("_repeat")
+    duplicate = F.lit("duplicate: this tick (symbol, time, price, volume or trade_id) is kept")
+    return _reject(marked, F.col("_repeat"), ReasonCode.DUPLICATE, duplicate).drop("_repeat")
+
+
+def _later_copies(keys: DataFrame, key: tuple[str, ...]) -> DataFrame:
+    """Positions of the ticks that repeat an earlier (by Kafka position) tick's `key`."""
+    copies = keys.groupBy(*key).agg(
+        F.count(F.lit(1)).alias("_copies"), F.min(F.struct(*_POSITION)).alias("_first")
+    )
+    return (
+        keys.join(copies.where(F.col("_copies") > 1), on=list(key))
+        .where(F.struct(*_POSITION) != F.col("_first"))
+        .select(*_POSITION)
+    )
 
 
 def kept_times(flagged: DataFrame) -> DataFrame:
     """Per symbol (trimmed, as Silver keeps it) of the ticks still valid: how many, how many
-    distinct event times (fewer: the batch repeats a tick), the first and last event time;
-    plus one row with a null symbol counting the records that have a reason."""
+    distinct ones (fewer: the batch repeats a tick), how many trade ids and distinct ones, the
+    first and last event time; plus one row with a null symbol counting the rejected records."""
     kept = F.col("reason").isNull()
     return flagged.groupBy(F.when(kept, F.trim("symbol")).alias("symbol")).agg(
         F.count(F.lit(1)).alias("records"),
-        F.count_distinct("event_time").alias("event_times"),
+        F.count_distinct("event_time", "price", "volume").alias("distinct_ticks"),
+        F.count("trade_id").alias("trade_ids"),
+        # a set, not a second distinct aggregate: two would make Spark expand every row
+        F.size(F.collect_set("trade_id")).cast("long").alias("distinct_trade_ids"),
         F.min("event_time").alias("first"),
         F.max("event_time").alias("last"),
     )
 
 
 def to_silver(routed: DataFrame) -> DataFrame:
-    """Valid ticks, typed, with the seed's enrichments and the Kafka coordinates for lineage."""
+    """Valid ticks, typed, with the seed's enrichments (null without open/high/low) and the
+    Kafka coordinates for lineage."""
     return (
         routed.where(F.col("reason").isNull())
         .withColumn("symbol", F.trim("symbol"))

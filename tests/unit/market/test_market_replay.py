@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from financelake.errors import FinanceLakeError
-from financelake.market.replay import replay_ticks
+from financelake.market.replay import replay_file, replay_ticks
 from financelake.market.simulator import Tick
 
 DAILY = """Date,Open,High,Low,Close,Adj Close,Volume
@@ -158,3 +158,76 @@ def test_bars_closer_than_the_interval_and_missing_files_are_refused(tmp_path: P
         replay_ticks(path, "AAPL", bar_seconds=2 * 86400)
     with pytest.raises(FinanceLakeError, match=r"cannot read .*nope\.csv"):
         replay_ticks(tmp_path / "nope.csv", "AAPL")
+
+
+MULTI = """Date,Symbol,Open,High,Low,Close,Volume
+2024-01-02,AAPL,187.15,188.44,183.89,185.64,82488700
+2024-01-02,MSFT,370.0,371.0,366.5,370.6,25258600
+2024-01-03,AAPL,184.22,185.88,183.43,184.25,58414500
+2024-01-03,MSFT,369.0,373.2,369.0,370.6,23083500
+2024-01-04,MSFT,368.0,370.0,365.0,367.9,20901500
+"""
+
+
+def test_a_multi_symbol_file_is_sent_in_event_time_order_whole(tmp_path: Path) -> None:
+    replay = replay_file(write(tmp_path, MULTI))
+    stamps = [t.timestamp for t in replay.ticks if isinstance(t, Tick)]
+    assert len(stamps) == len(replay.ticks) and stamps == sorted(stamps)
+    ticks = [t for t in replay.ticks if isinstance(t, Tick)]
+    assert {t.symbol for t in ticks} == {"AAPL", "MSFT"}
+    msft = bars_of([t for t in ticks if t.symbol == "MSFT"], "1D")
+    assert list(msft.Close) == [370.6, 370.6, 367.9]
+    assert list(msft.Volume) == [25258600, 23083500, 20901500]
+    assert replay.rows == 5
+    assert replay.rows_sent(len(ticks)) == 5 and replay.rows_sent(0) == 0
+    assert replay.describe(len(ticks)).startswith(f"replayed 5 of 5 rows ({len(ticks)} of ")
+
+
+def test_a_parquet_file_with_an_unnamed_date_index_replays_like_its_csv(tmp_path: Path) -> None:
+    frame = pd.read_csv(write(tmp_path, DAILY), index_col="Date", parse_dates=True)
+    frame.index.name = None  # what many exports look like
+    frame.to_parquet(tmp_path / "aapl.parquet")
+    frame.to_csv(tmp_path / "aapl_indexed.csv")  # first column has no name
+    from_csv = replay_ticks(write(tmp_path, DAILY), "AAPL")
+    assert replay_ticks(tmp_path / "aapl.parquet", "AAPL") == from_csv
+    assert replay_ticks(tmp_path / "aapl_indexed.csv", "AAPL") == from_csv
+
+
+def test_a_trade_file_replays_as_trade_ticks_without_ohlc(tmp_path: Path) -> None:
+    text = "timestamp,symbol,price,volume\n"
+    text += "2024-01-02T14:30:00.250Z,AAPL,187.1,100\n"
+    text += "2024-01-02T14:30:00.250Z,AAPL,187.2,50\n"  # another trade at the same time
+    text += "2024-01-02T14:29:59,MSFT,370.0,10\n"
+    replay = replay_file(write(tmp_path, text, "trades.csv"))
+    assert replay.ticks == [
+        {"symbol": "MSFT", "price": 370.0, "volume": 10, "timestamp": "2024-01-02T14:29:59.000000"},
+        {
+            "symbol": "AAPL",
+            "price": 187.1,
+            "volume": 100,
+            "timestamp": "2024-01-02T14:30:00.250000",
+        },
+        {"symbol": "AAPL", "price": 187.2, "volume": 50, "timestamp": "2024-01-02T14:30:00.250000"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("t.csv", "timestamp,price\n2024-01-02,1\n", "t.csv:1: missing column(s) Volume"),
+        ("b.csv", "Date,Open,High,Low,Volume\n2024-01-02,1,1,1,1\n", "missing column(s) Close"),
+        ("s.csv", "Date,Symbol,Open,High,Low,Close,Volume\n2024-01-02, ,1,1,1,1,1\n", "Symbol"),
+        ("p.parquet", "not parquet", "cannot read"),
+    ],
+)
+def test_unreadable_files_and_missing_columns_name_file_and_column(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(FinanceLakeError, match=name.replace(".", r"\.")) as caught:
+        replay_file(write(tmp_path, text, name), bar_seconds=86400)
+    assert message in str(caught.value)
+
+
+def test_a_symbol_is_refused_for_a_file_with_a_symbol_column(tmp_path: Path) -> None:
+    with pytest.raises(FinanceLakeError, match="has a Symbol column"):
+        replay_file(write(tmp_path, MULTI), "AAPL")
