@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -220,10 +221,21 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
 
     quarantine = spark.read.format("delta").load(lake.table_path("quarantine"))
     assert quarantine.count() == 3
-    assert report["quarantine_by_reason"] == {
-        "price must be a positive finite number": 2,
-        "unparseable timestamp": 1,
+    codes = quarantine.groupBy("reason_code").count().collect()
+    assert report["quarantine_by_reason_code"] == {
+        row["reason_code"]: row["count"] for row in codes
     }
+    assert report["quarantine_by_reason_code"] == {"not_positive": 2, "bad_timestamp": 1}
+
+    silver = spark.read.format("delta").load(lake.table_path("silver"))
+    clocks = silver.groupBy("symbol").agg(F.max("event_time").alias("clock")).collect()
+    assert {s: parse_time(c) for s, c in report["market"]["clocks"].items()} == {
+        row["symbol"]: parse_time(row["clock"].astimezone(UTC)) for row in clocks
+    }
+    live = spark.read.format("delta").load(lake.table_path("gold_live")).collect()
+    assert sorted((bar["symbol"], bar["tick_count"]) for bar in report["market"]["live_bars"]) == (
+        sorted((row["symbol"], row["tick_count"]) for row in live)
+    )
 
     assert report["kafka"]["reachable"] is True
     assert report["kafka"]["end_offset_total"] == TICKS + 3

@@ -11,6 +11,7 @@ import pytest
 from financelake.cli import main
 from financelake.service_state import ServiceState
 from financelake.status.check import check_status
+from financelake.status.market import MarketStatus
 from financelake.status.report import KafkaStatus, ServiceInfo, StatusReport
 from financelake.status.results import MaintenanceStatus, ModelsStatus, TraderStatus
 from financelake.status.streams import LagSource, LagUnit, StreamSource, StreamStatus
@@ -45,7 +46,8 @@ def _healthy() -> StatusReport:
         models=ModelsStatus(runs=1, latest={"run_id": "r1", "status": "ok"}),
         trader=TraderStatus(),
         maintenance=MaintenanceStatus(),
-        quarantine_by_reason={},
+        market=MarketStatus(),
+        quarantine_by_reason_code={},
     )
 
 

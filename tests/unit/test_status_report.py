@@ -117,6 +117,7 @@ def _write_quarantine(settings: Settings) -> None:
             {
                 "value": ["{}"] * 5,
                 "reason": reasons,
+                "reason_code": ["late", "duplicate", "late", "not_positive", "late"],
                 "date": [date(2026, 1, 2)] * 5,
             }
         ),
@@ -141,7 +142,8 @@ def test_an_empty_lake_reports_every_table_missing(settings: Settings) -> None:
     assert all(s["source"] is None for s in report["streams"].values())
     assert report["models"]["runs"] == 0 and report["models"]["auc"] is None
     assert report["trader"]["symbols"] == []
-    assert report["quarantine_by_reason"] == {}
+    assert report["quarantine_by_reason_code"] == {}
+    assert report["market"] == {"clocks": {}, "live_bars": [], "error": None}
     assert report["kafka"]["reachable"] is False
     json.dumps(report, allow_nan=False)  # strict JSON, no default= needed
     text = render_status(report)
@@ -161,10 +163,11 @@ def test_the_json_keys_are_a_stable_contract(settings: Settings) -> None:
         "tables",
         "streams",
         "service",
+        "market",
         "models",
         "trader",
         "maintenance",
-        "quarantine_by_reason",
+        "quarantine_by_reason_code",
     }
     assert set(report["kafka"]) == {
         "bootstrap_servers",
@@ -367,11 +370,7 @@ def test_models_trader_and_quarantine_sections(settings: Settings) -> None:
     assert aapl["final_portfolio_value"] == pytest.approx(10_100.0)
     assert (aapl["excess_ci_low"], aapl["excess_ci_high"]) == (0.001, 0.011)
     assert trader["symbols"][2]["never_traded"] is True
-    assert report["quarantine_by_reason"] == {
-        "late": 3,
-        "duplicate": 1,
-        "price must be a positive finite number": 1,
-    }
+    assert report["quarantine_by_reason_code"] == {"late": 3, "duplicate": 1, "not_positive": 1}
     assert report["tables"]["quarantine"]["rows"] == 5
     text = render_status(report)
     assert "latest AUC 0.570 [0.520, 0.620], p = 0.004" in text
@@ -475,3 +474,51 @@ def test_the_service_state_is_reported_with_what_it_waits_for(settings: Settings
     assert (service["state"], service["detail"]) == ("waiting", waiting)
     assert parse_time(service["since"]) is not None
     assert f"waiting for Kafka: {waiting} since" in render_status(report)
+
+
+def test_each_symbols_clock_and_open_bar(settings: Settings) -> None:
+    t0 = datetime(2026, 1, 2, 9, 0)
+    write_deltalake(
+        settings.table_path("silver"),
+        pd.DataFrame(
+            {  # MSFT is backfilled hours behind AAPL: each has its own clock
+                "symbol": ["AAPL", "MSFT", "AAPL", "MSFT"],
+                "event_time": [t0, t0 - timedelta(hours=2), t0 + timedelta(seconds=50), t0],
+                "price": [10.0, 20.0, 11.0, 21.0],
+                "date": [date(2026, 1, 2)] * 4,
+            }
+        ),
+        partition_by=["date"],
+    )
+    write_deltalake(
+        settings.table_path("gold_live"),
+        pd.DataFrame(
+            {
+                "symbol": ["AAPL"],
+                "window_start": [t0],
+                "window_end": [t0 + timedelta(minutes=1)],
+                "open": [10.0],
+                "high": [11.5],
+                "low": [9.5],
+                "close": [11.0],
+                "total_volume": [300],
+                "tick_count": [2],
+                "last_tick_at": [t0 + timedelta(seconds=50)],
+            }
+        ),
+        partition_by=["symbol"],
+    )
+
+    report = _status(settings)
+
+    market = report["market"]
+    assert market["clocks"] == {
+        "AAPL": "2026-01-02T09:00:50+00:00",
+        "MSFT": "2026-01-02T09:00:00+00:00",
+    }
+    assert [(bar["symbol"], bar["close"], bar["tick_count"]) for bar in market["live_bars"]] == [
+        ("AAPL", 11.0, 2)
+    ]
+    text = render_status(report)
+    assert "AAPL    clock 2026-01-02 09:00:50 UTC; open bar from 09:00:00: O 10.00" in text
+    assert "MSFT    clock 2026-01-02 09:00:00 UTC" in text

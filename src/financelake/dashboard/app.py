@@ -41,8 +41,9 @@ def _section(title: str) -> Iterator[None]:
         st.error(f"Could not show {title.lower()}: {type(exc).__name__}: {exc}")
 
 
-def _market(settings: Settings, runs: pd.DataFrame | None) -> str | None:
-    """Candlesticks and predictions of the chosen symbol; returns that symbol."""
+def _market(settings: Settings, runs: pd.DataFrame | None, market: dict[str, Any]) -> str | None:
+    """Candlesticks (closed bars, and the bar still open), predictions and the event-time clock
+    of the chosen symbol; returns that symbol."""
     symbols = data.gold_symbols(settings)
     if symbols is None:
         st.info("No Gold table yet: start the pipeline (`financelake run`) to build bars.")
@@ -58,7 +59,13 @@ def _market(settings: Settings, runs: pd.DataFrame | None) -> str | None:
     if bars is None or bars.empty:
         st.info(f"No Gold bars for {symbol} yet.")
         return symbol
-    st.plotly_chart(figures.candlestick_figure(bars, predictions, symbol), key="candles")
+    open_bars = data.live_bars_frame(market.get("live_bars") or [], symbol)
+    st.plotly_chart(figures.candlestick_figure(bars, predictions, symbol, open_bars), key="candles")
+    clock = market.get("clocks", {}).get(symbol)
+    st.caption(
+        f"{symbol}: event-time clock (newest tick in Silver) {_when(clock)}"
+        + ("" if open_bars.empty else f"; open bar from {_when(open_bars['window_start'].iloc[0])}")
+    )
     if predictions is None:
         st.info("No predictions yet (gold_predictions is missing): train with `financelake train`.")
     elif predictions.empty:
@@ -146,7 +153,7 @@ def _health(settings: Settings, report: dict[str, Any]) -> None:
 
     left, right = st.columns(2)
     with left:
-        counts = report["quarantine_by_reason"]
+        counts = report["quarantine_by_reason_code"]
         if counts:
             st.plotly_chart(figures.quarantine_figure(counts), key="quarantine")
         else:
@@ -161,7 +168,7 @@ def _health(settings: Settings, report: dict[str, Any]) -> None:
     st.dataframe(data.tables_frame(report), hide_index=True)
 
 
-def _when(text: str | None) -> str:
+def _when(text: Any) -> str:
     moment = parse_time(text)
     return "at an unknown time" if moment is None else f"at {moment:%Y-%m-%d %H:%M} UTC"
 
@@ -201,16 +208,17 @@ def live(settings: Settings) -> None:
     """Everything that changes with the lake, re-run by Streamlit every refresh."""
     runs: pd.DataFrame | None = None
     symbol: str | None = None
+    report = collect_status(settings, kafka_timeout_s=1.0)
     with _section("Market"):
         runs = data.load_runs(settings)
-        symbol = _market(settings, runs)
+        symbol = _market(settings, runs, report["market"])
     left, right = st.columns(2)
     with left, _section("Classifier"):
         _classifier(runs)
     with right, _section("Trader"):
         _trader(settings, symbol)
     with _section("Pipeline health"):
-        _health(settings, collect_status(settings, kafka_timeout_s=1.0))
+        _health(settings, report)
 
 
 def main() -> None:

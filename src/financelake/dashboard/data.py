@@ -81,6 +81,15 @@ def load_bars(
     return frame.reset_index(drop=True)
 
 
+def live_bars_frame(live_bars: Sequence[Mapping[str, Any]], symbol: str) -> pd.DataFrame:
+    """`symbol`'s open bars (the status report's `market.live_bars`) as a frame like
+    `load_bars`', oldest first; empty when it has none."""
+    mine = [bar for bar in live_bars if bar.get("symbol") == symbol]
+    frame = pd.DataFrame(mine, columns=list(BAR_COLUMNS)).astype({"total_volume": "float"})
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    return frame.sort_values("window_start", kind="stable").reset_index(drop=True)
+
+
 def load_runs(settings: Settings) -> pd.DataFrame | None:
     """The classifier's training runs (gold_ml), oldest first."""
     runs = read_frame(settings, "gold_ml", RUN_COLUMNS)

@@ -24,9 +24,13 @@ def _layout(figure: go.Figure, title: str, height: int = 380) -> go.Figure:
 
 
 def candlestick_figure(
-    bars: pd.DataFrame, predictions: pd.DataFrame | None, symbol: str
+    bars: pd.DataFrame,
+    predictions: pd.DataFrame | None,
+    symbol: str,
+    open_bars: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Gold candlesticks with the predicted probability of an up-move on a 0–1 right axis."""
+    """Gold candlesticks (closed bars, then the bar still open in grey) with the predicted
+    probability of an up-move on a 0–1 right axis."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     figure.add_trace(
         go.Candlestick(
@@ -39,6 +43,21 @@ def candlestick_figure(
         ),
         secondary_y=False,
     )
+    if open_bars is not None and not open_bars.empty:
+        grey = {"line": {"color": "grey"}, "fillcolor": "lightgrey"}
+        figure.add_trace(
+            go.Candlestick(
+                x=open_bars["window_start"],
+                open=open_bars["open"],
+                high=open_bars["high"],
+                low=open_bars["low"],
+                close=open_bars["close"],
+                name=f"{symbol}, open bar",
+                increasing=grey,
+                decreasing=grey,
+            ),
+            secondary_y=False,
+        )
     if predictions is not None and not predictions.empty:
         start = bars["window_start"].min() if not bars.empty else None
         shown = predictions if start is None else predictions[predictions["window_start"] >= start]
@@ -178,10 +197,10 @@ def rates_figure(rates: pd.DataFrame) -> go.Figure:
 
 
 def quarantine_figure(counts: Mapping[str, int]) -> go.Figure:
-    """Quarantined messages by reason."""
+    """Quarantined messages by reason code."""
     figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), name="messages"))
     figure.update_yaxes(title_text="messages")
-    return _layout(figure, "Quarantine by reason", height=320)
+    return _layout(figure, "Quarantine by reason code", height=320)
 
 
 def tables_figure(tables: pd.DataFrame) -> go.Figure:

@@ -17,9 +17,10 @@ from typing import Any
 from financelake.catalog import STREAM_QUERIES
 from financelake.config import TABLES, Settings
 from financelake.lake.kafka_offsets import KAFKA_TIMEOUT_S, TopicOffsets, topic_offsets
-from financelake.lake.read import TableSummary, quarantine_by_reason, table_summaries
+from financelake.lake.read import TableSummary, quarantine_by_reason_code, table_summaries
 from financelake.lake.values import json_ready, parse_time
 from financelake.service_state import ServiceState, read_state
+from financelake.status.market import MarketStatus, market_status
 from financelake.status.results import (
     MaintenanceStatus,
     ModelsStatus,
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 STATUS_FORMAT = 2
 """Version of the JSON shape; bumped only when a key is removed or changes meaning.
 2: the trader's entries are per symbol and strategy; total_return and excess_return gave way
-to agent_return and excess_vs_exposure_matched with its interval (see `collect_status`)."""
+to agent_return and excess_vs_exposure_matched with its interval; quarantine_by_reason (kinds
+of prose reasons) gave way to quarantine_by_reason_code (see `collect_status`)."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,11 @@ class StatusReport:
     tables: dict[str, TableSummary]
     streams: dict[str, StreamStatus]
     service: ServiceInfo | None
+    market: MarketStatus
     models: ModelsStatus
     trader: TraderStatus
     maintenance: MaintenanceStatus
-    quarantine_by_reason: dict[str, int]
+    quarantine_by_reason_code: dict[str, int]
 
     def to_json(self) -> dict[str, Any]:
         return {"format": STATUS_FORMAT, **json_ready(self)}
@@ -113,8 +116,9 @@ def status_report(
         models = models_status(settings)
         trader = trader_status(settings)
         maintenance = maintenance_status(settings)
+        market = market_status(settings)
         try:
-            quarantine = quarantine_by_reason(settings)
+            quarantine = quarantine_by_reason_code(settings)
         except Exception as exc:
             log.warning("could not count the quarantine's reasons: %s", exc)
             quarantine = {}
@@ -132,10 +136,11 @@ def status_report(
         tables=tables,
         streams=streams,
         service=ServiceInfo.read(settings, now),
+        market=market,
         models=models,
         trader=trader,
         maintenance=maintenance,
-        quarantine_by_reason=quarantine,
+        quarantine_by_reason_code=quarantine,
     )
 
 
@@ -155,6 +160,9 @@ def collect_status(
                   lag, lag_unit ('messages'|'versions'), lag_source ('kafka'|'progress'|
                   'delta_log'), lag_note}}
         service: {state ('waiting'|'running'|'stopped'), detail, since, since_age_s} | null
+        market: {clocks: {symbol: ISO (newest Silver event time)}, live_bars: [{symbol,
+                 window_start, window_end, open, high, low, close, total_volume, tick_count,
+                 last_tick_at}] (gold_live: the bars still open), error}
         models: {runs, auc, auc_ci_low, auc_ci_high, auc_p_value, auc_run_id, auc_trained_at,
                  latest: {run_id, trained_at, status, reason, auc, auc_ci_low, auc_ci_high,
                  auc_p_value, ...} | null, error}
@@ -166,7 +174,7 @@ def collect_status(
         maintenance: {runs, run_id, started_at, finished_at, status ('ok'|'failed'|null),
                       tables, failed_tables: {table: error}, files_vacuumed, rows_deleted,
                       folders_removed, vacuum_retention, error}
-        quarantine_by_reason: {reason: count}
+        quarantine_by_reason_code: {reason_code: count}   # codes, e.g. late, not_json
 
     Times are ISO-8601 UTC strings.
     """

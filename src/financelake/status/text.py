@@ -57,6 +57,32 @@ def _p_value(value: Any) -> str:
     return ", p < 0.001" if figure < 0.001 else f", p = {figure:.3f}"
 
 
+def _market_section(lines: list[str], market: Mapping[str, Any]) -> None:
+    """Each symbol's event-time clock and its bar still open (from gold_live)."""
+    lines += ["", "Market (event-time clock and open bar per symbol)"]
+    if market.get("error"):
+        lines.append(f"  unreadable: {market['error']}")
+        return
+    clocks = market.get("clocks") or {}
+    live: dict[str, list[Mapping[str, Any]]] = {}
+    for bar in market.get("live_bars") or []:
+        live.setdefault(str(bar.get("symbol")), []).append(bar)
+    if not clocks and not live:
+        lines.append("  no ticks in Silver yet")
+        return
+    for symbol in sorted(set(clocks) | set(live)):
+        parts = [f"clock {_when(clocks.get(symbol))}"]
+        for bar in live.get(symbol, []):
+            start = parse_time(bar.get("window_start"))
+            since = f" from {start:%H:%M:%S}" if start else ""
+            parts.append(
+                f"open bar{since}: O {_money(bar.get('open'))} H {_money(bar.get('high'))} "
+                f"L {_money(bar.get('low'))} C {_money(bar.get('close'))}, "
+                f"{bar.get('tick_count') or 0:,} ticks"
+            )
+        lines.append(f"  {symbol:<8}" + "; ".join(parts))
+
+
 def _service_section(lines: list[str], service: Mapping[str, Any] | None) -> None:
     lines += ["", "Service"]
     if not service:
@@ -209,11 +235,12 @@ def render_status(report: StatusReport | Mapping[str, Any]) -> str:
                 + (f" ({row['reason']})" if row.get("reason") else "")
             )
 
+    _market_section(lines, report.get("market") or {})
     _service_section(lines, report.get("service"))
     _maintenance_section(lines, report.get("maintenance") or {})
 
-    quarantine = report.get("quarantine_by_reason", {})
-    lines += ["", "Quarantine"]
+    quarantine = report.get("quarantine_by_reason_code", {})
+    lines += ["", "Quarantine (by reason code)"]
     if quarantine:
         total = sum(quarantine.values())
         lines.append(

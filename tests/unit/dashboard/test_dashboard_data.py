@@ -345,3 +345,27 @@ def test_the_excess_figure_shows_each_strategy_with_its_interval_against_zero() 
     assert list(points.error_x.array) == pytest.approx([0.03, 0.03])
     assert list(points.error_x.arrayminus) == pytest.approx([0.01, 0.02])
     assert [shape.x0 for shape in figure.layout.shapes] == [0.0]
+
+
+def test_the_open_bar_is_drawn_after_the_closed_ones() -> None:
+    live = [
+        {"symbol": "MSFT", "window_start": "2026-01-02T09:03:00+00:00", "close": 5.0},
+        {
+            "symbol": "AAPL",
+            "window_start": "2026-01-02T09:03:00+00:00",
+            "open": 9.0,
+            "high": 10.0,
+            "low": 8.5,
+            "close": 9.5,
+            "total_volume": 40,
+        },
+    ]
+    open_bars = data.live_bars_frame(live, "AAPL")
+    assert open_bars["close"].tolist() == [9.5]
+    assert open_bars["window_start"].tolist() == [_minute(3)]
+    assert data.live_bars_frame(live, "GOOG").empty
+
+    figure = figures.candlestick_figure(_bars("AAPL", [10.0, 11.0, 12.0]), None, "AAPL", open_bars)
+
+    assert [trace.name for trace in figure.data] == ["AAPL", "AAPL, open bar"]
+    assert list(figure.data[1].close) == [9.5]
