@@ -23,6 +23,18 @@ def _layout(figure: go.Figure, title: str, height: int = 380) -> go.Figure:
     return figure
 
 
+def _candles(bars: pd.DataFrame, name: str, **style: object) -> go.Candlestick:
+    return go.Candlestick(
+        x=bars["window_start"],
+        open=bars["open"],
+        high=bars["high"],
+        low=bars["low"],
+        close=bars["close"],
+        name=name,
+        **style,
+    )
+
+
 def candlestick_figure(
     bars: pd.DataFrame,
     predictions: pd.DataFrame | None,
@@ -32,30 +44,11 @@ def candlestick_figure(
     """Gold candlesticks (closed bars, then the bar still open in grey) with the predicted
     probability of an up-move on a 0–1 right axis."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(
-        go.Candlestick(
-            x=bars["window_start"],
-            open=bars["open"],
-            high=bars["high"],
-            low=bars["low"],
-            close=bars["close"],
-            name=symbol,
-        ),
-        secondary_y=False,
-    )
+    figure.add_trace(_candles(bars, symbol), secondary_y=False)
     if open_bars is not None and not open_bars.empty:
         grey = {"line": {"color": "grey"}, "fillcolor": "lightgrey"}
         figure.add_trace(
-            go.Candlestick(
-                x=open_bars["window_start"],
-                open=open_bars["open"],
-                high=open_bars["high"],
-                low=open_bars["low"],
-                close=open_bars["close"],
-                name=f"{symbol}, open bar",
-                increasing=grey,
-                decreasing=grey,
-            ),
+            _candles(open_bars, f"{symbol}, open bar", increasing=grey, decreasing=grey),
             secondary_y=False,
         )
     if predictions is not None and not predictions.empty:
