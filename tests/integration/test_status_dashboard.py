@@ -243,11 +243,8 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
     assert ingest["source"] == "progress" and ingest["last_batch"] is not None
     assert (ingest["lag"], ingest["lag_unit"], ingest["lag_source"]) == (0, "messages", "kafka")
     assert gold["source"] == "progress"
-    # Gold read every Silver version with data; the maintenance run's commits came after it
-    housekeeping = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
-    silver_history = DeltaTable(lake.table_path("silver")).history()
-    after_gold = sum(1 for commit in silver_history if commit["operation"] in housekeeping)
-    assert (gold["lag"], gold["lag_unit"]) == (after_gold, "versions")
+    # Gold read every Silver version with data; the maintenance commits after it change none
+    assert (gold["lag"], gold["lag_unit"]) == (0, "versions")
 
     runs = spark.read.format("delta").load(lake.table_path("gold_ml")).collect()
     assert report["models"]["runs"] == len(runs) == 1

@@ -334,10 +334,15 @@ def test_the_gold_stream_lag_counts_silver_versions_not_read_yet(
     }
     (checkpoint / "offsets" / "0").write_text(f"v1\n{{}}\n{json.dumps(offset)}")
     (checkpoint / "commits" / "0").write_text("v1\n{}")
-    tables = {"silver": TableSummary(exists=True, version=6)}
+    silver = settings.table_path("silver")
+    for version in range(7):  # versions 0..6 with data, then a compaction (version 7)
+        write_deltalake(silver, pd.DataFrame({"x": [version]}), mode="append")
+    DeltaTable(silver).optimize.compact()
+    tables = {"silver": TableSummary(exists=True, version=7)}
 
     stream = stream_status(settings, "gold", TopicOffsets("ticks"), tables, NOW).to_json()
 
+    # the compaction changed no data: Gold has nothing to read in it
     assert (stream["lag"], stream["lag_unit"]) == (expected, "versions")
 
 

@@ -126,18 +126,17 @@ def excess_figure(latest: pd.DataFrame) -> go.Figure:
     labels = shown["symbol"].astype(str) + " · " + shown["strategy"].astype(str)
     figure = go.Figure(
         go.Scatter(
-            x=shown["excess_vs_exposure_matched"],
-            y=labels,
-            error_x=_error_bars(
+            x=labels,
+            y=shown["excess_vs_exposure_matched"],
+            error_y=_error_bars(
                 shown, "excess_vs_exposure_matched", "excess_ci_low", "excess_ci_high"
             ),
             mode="markers",
             name="excess (95% interval)",
         )
     )
-    figure.add_vline(x=0.0, line_dash="dash", line_color="grey")
-    figure.update_xaxes(title_text="excess vs exposure-matched buy-and-hold", tickformat="+.1%")
-    figure.update_yaxes(autorange="reversed")
+    figure.add_hline(y=0.0, line_dash="dash", line_color="grey")
+    figure.update_yaxes(title_text="excess vs exposure-matched buy-and-hold", tickformat="+.1%")
     return _layout(figure, "Trader: excess with its 95% interval (latest run)", height=320)
 
 

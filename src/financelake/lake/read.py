@@ -94,6 +94,29 @@ def table_summary(path: str) -> TableSummary:
         return TableSummary(exists=table is not None, error=f"{type(exc).__name__}: {exc}")
 
 
+# Commits that change no data: a streaming reader skips them, so they are not work waiting.
+HOUSEKEEPING_OPERATIONS = frozenset(
+    {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UPGRADE PROTOCOL"}
+)
+
+
+def data_versions(path: str, first: int, last: int) -> int:
+    """How many versions in [first, last] of the table at `path` changed its data (from the
+    log's commit info; maintenance commits such as OPTIMIZE and VACUUM do not count)."""
+    if last < first:
+        return 0
+    table = open_table(path)
+    if table is None:
+        return 0
+    commits = table.history(last - first + 1 + (table.version() - last))
+    return sum(
+        1
+        for commit in commits
+        if first <= int(commit.get("version", -1)) <= last
+        and commit.get("operation") not in HOUSEKEEPING_OPERATIONS
+    )
+
+
 def table_summaries(settings: Settings, names: Iterable[str]) -> dict[str, TableSummary]:
     """`table_summary` of each named lake table."""
     return {name: table_summary(settings.table_path(name)) for name in names}

@@ -340,11 +340,11 @@ def test_the_excess_figure_shows_each_strategy_with_its_interval_against_zero() 
     figure = figures.excess_figure(latest)
 
     points = figure.data[0]
-    assert list(points.y) == ["AAPL · q_learning", "MSFT · q_learning"]  # no figure, no point
-    assert list(points.x) == [0.02, -0.01]
-    assert list(points.error_x.array) == pytest.approx([0.03, 0.03])
-    assert list(points.error_x.arrayminus) == pytest.approx([0.01, 0.02])
-    assert [shape.x0 for shape in figure.layout.shapes] == [0.0]
+    assert list(points.x) == ["AAPL · q_learning", "MSFT · q_learning"]  # no figure, no point
+    assert list(points.y) == [0.02, -0.01]
+    assert list(points.error_y.array) == pytest.approx([0.03, 0.03])
+    assert list(points.error_y.arrayminus) == pytest.approx([0.01, 0.02])
+    assert [shape.y0 for shape in figure.layout.shapes] == [0.0]
 
 
 def test_the_open_bar_is_drawn_after_the_closed_ones() -> None:
