@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="tables, streams, models at a glance (no JVM)")
     _common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: print 'ok' and exit 0, or one line saying why and exit 1 (broker "
+        "unreachable, a stream stale or lagging, the service stopped, the last training failed)",
+    )
 
     dashboard = commands.add_parser("dashboard", help="the live web dashboard")
     _common(dashboard)
@@ -297,6 +303,17 @@ def _maintain(args: argparse.Namespace, settings: Settings) -> int:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from financelake.status import collect_status, render_status
 
+    if args.check:
+        from financelake.status.check import check_status
+        from financelake.status.report import status_report
+
+        result = check_status(
+            status_report(settings),
+            max_lag=settings.check_max_lag,
+            stale_s=settings.check_stale_s,
+        )
+        print(result.line)
+        return result.exit_code
     report = collect_status(settings)
     print(json.dumps(report, indent=2, default=str) if args.json else render_status(report))
     return 0

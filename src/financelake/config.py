@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     # Message field names of another feed, e.g. "symbol=s,price=p,volume=v,timestamp=t".
     field_map: str = ""
 
+    # `financelake status --check` (a health check): a stream with source data waiting and no
+    # batch for check_stale_s is stale; more Kafka messages unread than check_max_lag is lag.
+    check_stale_s: float = Field(default=120.0, gt=0)
+    check_max_lag: int = Field(default=100_000, ge=0)
+
     # Training cycle (classifier, then trader)
     train_interval_s: float = Field(default=60.0, gt=0)
     min_labelled_bars: int = Field(default=30, ge=2)

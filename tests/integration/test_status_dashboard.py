@@ -25,10 +25,12 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.lake.values import parse_time
+from financelake.maintenance import run_maintenance
 from financelake.market.publisher import produce, publish
 from financelake.pipeline import run_available_now
 from financelake.streams.progress import ProgressFiles
@@ -86,7 +88,8 @@ def chromium() -> str:
 def lake(
     spark: SparkSession, broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    """A lake with every table filled: ticks (some bad) -> streams -> one training cycle."""
+    """A lake with every table filled: ticks (some bad) -> streams -> one training cycle ->
+    one maintenance run."""
     settings = Settings(
         lake_root=str(tmp_path_factory.mktemp("status_dashboard") / "lake"),
         bootstrap_servers=broker.address,
@@ -96,6 +99,9 @@ def lake(
         shuffle_partitions=2,
         kafka_data_dir=broker.data_dir,
         min_labelled_bars=20,
+        # ~116 labelled bars: a small test split, enough to fill every column (not to judge)
+        min_test_rows=10,
+        min_test_bars=5,
         rl_episodes=1,
     )
     start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=2)
@@ -122,6 +128,7 @@ def lake(
         spark.streams.removeListener(listener)
     result = run_training_cycle(spark, settings)
     assert result.status == "ok", result.summary()
+    assert run_maintenance(spark, settings).ok  # fills the maintenance table too
     return settings
 
 
@@ -214,10 +221,21 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
 
     quarantine = spark.read.format("delta").load(lake.table_path("quarantine"))
     assert quarantine.count() == 3
-    assert report["quarantine_by_reason"] == {
-        "price must be a positive finite number": 2,
-        "unparseable timestamp": 1,
+    codes = quarantine.groupBy("reason_code").count().collect()
+    assert report["quarantine_by_reason_code"] == {
+        row["reason_code"]: row["count"] for row in codes
     }
+    assert report["quarantine_by_reason_code"] == {"not_positive": 2, "bad_timestamp": 1}
+
+    silver = spark.read.format("delta").load(lake.table_path("silver"))
+    clocks = silver.groupBy("symbol").agg(F.max("event_time").alias("clock")).collect()
+    assert {s: parse_time(c) for s, c in report["market"]["clocks"].items()} == {
+        row["symbol"]: parse_time(row["clock"].astimezone(UTC)) for row in clocks
+    }
+    live = spark.read.format("delta").load(lake.table_path("gold_live")).collect()
+    assert sorted((bar["symbol"], bar["tick_count"]) for bar in report["market"]["live_bars"]) == (
+        sorted((row["symbol"], row["tick_count"]) for row in live)
+    )
 
     assert report["kafka"]["reachable"] is True
     assert report["kafka"]["end_offset_total"] == TICKS + 3
@@ -225,17 +243,57 @@ def test_status_json_agrees_with_the_tables(spark: SparkSession, lake: Settings)
     assert ingest["source"] == "progress" and ingest["last_batch"] is not None
     assert (ingest["lag"], ingest["lag_unit"], ingest["lag_source"]) == (0, "messages", "kafka")
     assert gold["source"] == "progress"
+    # Gold read every Silver version with data; the maintenance commits after it change none
     assert (gold["lag"], gold["lag_unit"]) == (0, "versions")
 
     runs = spark.read.format("delta").load(lake.table_path("gold_ml")).collect()
     assert report["models"]["runs"] == len(runs) == 1
     assert report["models"]["auc"] == pytest.approx(runs[0]["auc"])
+    assert report["models"]["auc_ci_low"] == pytest.approx(runs[0]["auc_ci_low"])
+    assert report["models"]["auc_ci_high"] == pytest.approx(runs[0]["auc_ci_high"])
     trader = spark.read.format("delta").load(lake.table_path("gold_rl")).collect()
-    assert [row["symbol"] for row in report["trader"]["symbols"]] == SYMBOLS
-    by_symbol = {row["symbol"]: row for row in trader}
-    for row in report["trader"]["symbols"]:
-        expected = by_symbol[row["symbol"]]["final_portfolio_value"]
-        assert row["final_portfolio_value"] == pytest.approx(expected)
+    entries = report["trader"]["symbols"]
+    # one entry per symbol and strategy: the agent, and the classifier's signal traded
+    assert sorted((row["symbol"], row["strategy"]) for row in entries) == sorted(
+        (row["symbol"], row["strategy"]) for row in trader
+    )
+    assert {row["symbol"] for row in entries} == set(SYMBOLS)
+    assert {row["strategy"] for row in entries} == {"q_learning", "classifier"}
+    by_key = {(row["symbol"], row["strategy"]): row for row in trader}
+    for entry in entries:
+        expected = by_key[entry["symbol"], entry["strategy"]]
+        for key in ("final_portfolio_value", "agent_return", "excess_vs_exposure_matched"):
+            assert entry[key] == pytest.approx(expected[key]), key
+        assert (entry["excess_ci_low"], entry["excess_ci_high"]) == pytest.approx(
+            (expected["excess_ci_low"], expected["excess_ci_high"])
+        )
+        assert entry["never_traded"] == expected["never_traded"]
+
+    maintenance = spark.read.format("delta").load(lake.table_path("maintenance")).collect()
+    assert report["maintenance"]["run_id"] == maintenance[0]["run_id"]
+    assert report["maintenance"]["status"] == "ok"
+    assert report["maintenance"]["tables"] == len(maintenance)
+    vacuumed = sum(row["files_vacuumed"] or 0 for row in maintenance)
+    assert (report["maintenance"]["files_vacuumed"] or 0) == vacuumed
+
+
+def test_status_check_passes_on_a_drained_lake(lake: Settings) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "financelake",
+        "status",
+        "--check",
+        "--lake-root",
+        lake.lake_root,
+        "--bootstrap-servers",
+        lake.bootstrap_servers,
+        "--topic",
+        lake.topic,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
 
 
 def test_status_lag_counts_the_messages_not_read_yet(lake: Settings) -> None:

@@ -63,6 +63,8 @@ NON_DEFAULTS: dict[str, object] = {
     "keep_models": 3,
     "predictions_retention": "1 day",
     "equity_retention": "2 days",
+    "check_stale_s": 300.0,
+    "check_max_lag": 5_000,
     "max_future": "1 hour",
     "field_map": "symbol=s,price=p",
 }

@@ -19,6 +19,7 @@ from financelake.lake.kafka_offsets import TopicOffsets
 from financelake.lake.read import TableSummary, table_summary
 from financelake.lake.read import rows_from_actions as _rows_from_actions
 from financelake.lake.values import parse_time
+from financelake.service_state import ServiceState, write_state
 from financelake.status import collect_status, render_status
 from financelake.status.report import STATUS_FORMAT
 from financelake.status.streams import stream_status
@@ -61,25 +62,42 @@ def _write_models(settings: Settings) -> None:
                 "status": ["ok", "ok", "skipped"],
                 "reason": [None, None, "only 3 labelled bars"],
                 "auc": [0.51, 0.57, None],
+                "auc_ci_low": [0.40, 0.52, None],
+                "auc_ci_high": [0.62, 0.62, None],
+                "auc_p_value": [0.8, 0.004, None],
                 "train_rows": [40, 50, 0],
                 "test_rows": [10, 12, 0],
                 "extra_column": [1, 2, 3],  # other writers may add columns
             }
         ),
     )
+    old, new = t0, t0 + timedelta(minutes=9)
+    rows = [  # (run, time, symbol, strategy, agent, buy&hold, exposure, excess, ci, trades)
+        ("old", old, "AAPL", "q_learning", -0.1, 0.0, 0.5, -0.1, (-0.2, 0.0), 3),
+        ("new", new, "MSFT", "classifier", 0.03, 0.02, 0.5, 0.02, (-0.01, 0.05), 5),
+        ("new", new, "MSFT", "q_learning", 0.0, 0.02, 0.0, 0.0, (0.0, 0.0), 0),
+        ("new", new, "AAPL", "classifier", 0.02, 0.04, 0.25, 0.01, (-0.02, 0.04), 4),
+        ("new", new, "AAPL", "q_learning", 0.01, 0.04, 0.1, 0.006, (0.001, 0.011), 6),
+    ]
     write_deltalake(
         settings.table_path("gold_rl"),
         pd.DataFrame(
             {
-                "run_id": ["old", "old", "new", "new"],
-                "symbol": ["AAPL", "MSFT", "MSFT", "AAPL"],
-                "trained_at": [t0, t0, t0 + timedelta(minutes=9), t0 + timedelta(minutes=9)],
-                "initial_capital": [10_000.0] * 4,
-                "final_portfolio_value": [9_000.0, 9_500.0, 10_300.0, 10_100.0],
-                "total_return": [-0.1, -0.05, 0.03, 0.01],
-                "buy_hold_return": [0.0, 0.0, 0.02, 0.04],
-                "trades": [3, 4, 5, 6],
-                "status": ["ok"] * 4,
+                "run_id": [r[0] for r in rows],
+                "trained_at": [r[1] for r in rows],
+                "symbol": [r[2] for r in rows],
+                "strategy": [r[3] for r in rows],
+                "initial_capital": [10_000.0] * len(rows),
+                "final_portfolio_value": [10_000.0 * (1 + r[4]) for r in rows],
+                "agent_return": [r[4] for r in rows],
+                "buy_hold_return": [r[5] for r in rows],
+                "exposure": [r[6] for r in rows],
+                "excess_vs_exposure_matched": [r[7] for r in rows],
+                "excess_ci_low": [r[8][0] for r in rows],
+                "excess_ci_high": [r[8][1] for r in rows],
+                "trades": [r[9] for r in rows],
+                "never_traded": [r[9] == 0 for r in rows],
+                "status": ["ok"] * len(rows),
             }
         ),
     )
@@ -99,6 +117,7 @@ def _write_quarantine(settings: Settings) -> None:
             {
                 "value": ["{}"] * 5,
                 "reason": reasons,
+                "reason_code": ["late", "duplicate", "late", "not_positive", "late"],
                 "date": [date(2026, 1, 2)] * 5,
             }
         ),
@@ -123,7 +142,8 @@ def test_an_empty_lake_reports_every_table_missing(settings: Settings) -> None:
     assert all(s["source"] is None for s in report["streams"].values())
     assert report["models"]["runs"] == 0 and report["models"]["auc"] is None
     assert report["trader"]["symbols"] == []
-    assert report["quarantine_by_reason"] == {}
+    assert report["quarantine_by_reason_code"] == {}
+    assert report["market"] == {"clocks": {}, "live_bars": [], "error": None}
     assert report["kafka"]["reachable"] is False
     json.dumps(report, allow_nan=False)  # strict JSON, no default= needed
     text = render_status(report)
@@ -142,9 +162,12 @@ def test_the_json_keys_are_a_stable_contract(settings: Settings) -> None:
         "kafka",
         "tables",
         "streams",
+        "service",
+        "market",
         "models",
         "trader",
-        "quarantine_by_reason",
+        "maintenance",
+        "quarantine_by_reason_code",
     }
     assert set(report["kafka"]) == {
         "bootstrap_servers",
@@ -160,6 +183,9 @@ def test_the_json_keys_are_a_stable_contract(settings: Settings) -> None:
     assert set(report["models"]) == {
         "runs",
         "auc",
+        "auc_ci_low",
+        "auc_ci_high",
+        "auc_p_value",
         "auc_run_id",
         "auc_trained_at",
         "latest",
@@ -172,6 +198,24 @@ def test_the_json_keys_are_a_stable_contract(settings: Settings) -> None:
         "gold_version",
         "initial_capital",
         "symbols",
+        "error",
+    }
+    entry = report["trader"]["symbols"][0]
+    assert {"strategy", "agent_return", "exposure", "excess_vs_exposure_matched"} <= set(entry)
+    assert {"excess_ci_low", "excess_ci_high", "trades", "never_traded"} <= set(entry)
+    assert not {"total_return", "excess_return"} & set(entry)
+    assert set(report["maintenance"]) == {
+        "runs",
+        "run_id",
+        "started_at",
+        "finished_at",
+        "status",
+        "tables",
+        "failed_tables",
+        "files_vacuumed",
+        "rows_deleted",
+        "folders_removed",
+        "vacuum_retention",
         "error",
     }
 
@@ -290,10 +334,15 @@ def test_the_gold_stream_lag_counts_silver_versions_not_read_yet(
     }
     (checkpoint / "offsets" / "0").write_text(f"v1\n{{}}\n{json.dumps(offset)}")
     (checkpoint / "commits" / "0").write_text("v1\n{}")
-    tables = {"silver": TableSummary(exists=True, version=6)}
+    silver = settings.table_path("silver")
+    for version in range(7):  # versions 0..6 with data, then a compaction (version 7)
+        write_deltalake(silver, pd.DataFrame({"x": [version]}), mode="append")
+    DeltaTable(silver).optimize.compact()
+    tables = {"silver": TableSummary(exists=True, version=7)}
 
     stream = stream_status(settings, "gold", TopicOffsets("ticks"), tables, NOW).to_json()
 
+    # the compaction changed no data: Gold has nothing to read in it
     assert (stream["lag"], stream["lag_unit"]) == (expected, "versions")
 
 
@@ -308,21 +357,30 @@ def test_models_trader_and_quarantine_sections(settings: Settings) -> None:
     assert models["latest"]["run_id"] == "c"
     assert models["latest"]["status"] == "skipped"
     assert (models["auc"], models["auc_run_id"]) == (0.57, "b")
+    assert (models["auc_ci_low"], models["auc_ci_high"], models["auc_p_value"]) == (
+        0.52,
+        0.62,
+        0.004,
+    )
     trader = report["trader"]
     assert (trader["run_id"], trader["runs"]) == ("new", 2)
-    rows = {row["symbol"]: row for row in trader["symbols"]}
-    assert list(rows) == ["AAPL", "MSFT"]
-    assert rows["AAPL"]["final_portfolio_value"] == 10_100.0
-    assert rows["AAPL"]["excess_return"] == pytest.approx(-0.03)
-    assert report["quarantine_by_reason"] == {
-        "late": 3,
-        "duplicate": 1,
-        "price must be a positive finite number": 1,
-    }
+    rows = [(row["symbol"], row["strategy"]) for row in trader["symbols"]]
+    assert rows == [
+        ("AAPL", "q_learning"),
+        ("AAPL", "classifier"),
+        ("MSFT", "q_learning"),
+        ("MSFT", "classifier"),
+    ]
+    aapl = trader["symbols"][0]
+    assert aapl["final_portfolio_value"] == pytest.approx(10_100.0)
+    assert (aapl["excess_ci_low"], aapl["excess_ci_high"]) == (0.001, 0.011)
+    assert trader["symbols"][2]["never_traded"] is True
+    assert report["quarantine_by_reason_code"] == {"late": 3, "duplicate": 1, "not_positive": 1}
     assert report["tables"]["quarantine"]["rows"] == 5
     text = render_status(report)
-    assert "latest AUC 0.570" in text
-    assert "AAPL" in text and "+1.00%" in text
+    assert "latest AUC 0.570 [0.520, 0.620], p = 0.004" in text
+    assert "+0.60% [+0.10%, +1.10%]" in text  # AAPL q_learning: excess and its interval
+    assert "never traded" in text
     assert "late 3" in text
 
 
@@ -367,3 +425,105 @@ def test_a_table_still_being_created_counts_as_missing(tmp_path: Path) -> None:
     summary = table_summary(str(tmp_path / "t")).to_json()
 
     assert (summary["exists"], summary["error"]) == (False, None)
+
+
+def test_the_last_maintenance_run_is_summed_over_its_tables(settings: Settings) -> None:
+    t0 = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
+    runs = [  # (run, started, table, files vacuumed, rows deleted, folders, status, error)
+        ("m1", t0, "bronze", 10, None, None, "ok", None),
+        ("m2", t0 + timedelta(hours=1), "bronze", 4, None, None, "ok", None),
+        ("m2", t0 + timedelta(hours=1), "gold_predictions", 1, 250, None, "ok", None),
+        ("m2", t0 + timedelta(hours=1), "models", None, None, 3, "failed", "disk full"),
+    ]
+    write_deltalake(
+        settings.table_path("maintenance"),
+        pd.DataFrame(
+            {
+                "run_id": [r[0] for r in runs],
+                "started_at": [r[1] for r in runs],
+                "finished_at": [r[1] + timedelta(seconds=30) for r in runs],
+                "table_name": [r[2] for r in runs],
+                "compacted": [True] * len(runs),
+                "files_vacuumed": pd.array([r[3] for r in runs], dtype="Int64"),
+                "rows_deleted": pd.array([r[4] for r in runs], dtype="Int64"),
+                "folders_removed": pd.array([r[5] for r in runs], dtype="Int64"),
+                "vacuum_retention": ["7 days"] * len(runs),
+                "status": [r[6] for r in runs],
+                "error": [r[7] for r in runs],
+            }
+        ),
+    )
+
+    report = _status(settings)
+
+    maintenance = report["maintenance"]
+    assert (maintenance["runs"], maintenance["run_id"], maintenance["tables"]) == (2, "m2", 3)
+    assert maintenance["status"] == "failed"
+    assert maintenance["failed_tables"] == {"models": "disk full"}
+    assert (maintenance["files_vacuumed"], maintenance["rows_deleted"]) == (5, 250)
+    assert maintenance["folders_removed"] == 3
+    assert maintenance["finished_at"] == "2026-01-02T11:00:30+00:00"
+    text = render_status(report)
+    assert "last run m2 at 2026-01-02 11:00:30 UTC: failed, 3 tables, 5 files vacuumed" in text
+    assert "failed: models: disk full" in text
+
+
+def test_the_service_state_is_reported_with_what_it_waits_for(settings: Settings) -> None:
+    assert _status(settings)["service"] is None
+    waiting = "topic 'ticks' does not exist on 127.0.0.1:1"
+    write_state(settings.lake_root, ServiceState.WAITING, waiting, local=True)
+
+    report = _status(settings)
+
+    service = report["service"]
+    assert (service["state"], service["detail"]) == ("waiting", waiting)
+    assert parse_time(service["since"]) is not None
+    assert f"waiting for Kafka: {waiting} since" in render_status(report)
+
+
+def test_each_symbols_clock_and_open_bar(settings: Settings) -> None:
+    t0 = datetime(2026, 1, 2, 9, 0)
+    write_deltalake(
+        settings.table_path("silver"),
+        pd.DataFrame(
+            {  # MSFT is backfilled hours behind AAPL: each has its own clock
+                "symbol": ["AAPL", "MSFT", "AAPL", "MSFT"],
+                "event_time": [t0, t0 - timedelta(hours=2), t0 + timedelta(seconds=50), t0],
+                "price": [10.0, 20.0, 11.0, 21.0],
+                "date": [date(2026, 1, 2)] * 4,
+            }
+        ),
+        partition_by=["date"],
+    )
+    write_deltalake(
+        settings.table_path("gold_live"),
+        pd.DataFrame(
+            {
+                "symbol": ["AAPL"],
+                "window_start": [t0],
+                "window_end": [t0 + timedelta(minutes=1)],
+                "open": [10.0],
+                "high": [11.5],
+                "low": [9.5],
+                "close": [11.0],
+                "total_volume": [300],
+                "tick_count": [2],
+                "last_tick_at": [t0 + timedelta(seconds=50)],
+            }
+        ),
+        partition_by=["symbol"],
+    )
+
+    report = _status(settings)
+
+    market = report["market"]
+    assert market["clocks"] == {
+        "AAPL": "2026-01-02T09:00:50+00:00",
+        "MSFT": "2026-01-02T09:00:00+00:00",
+    }
+    assert [(bar["symbol"], bar["close"], bar["tick_count"]) for bar in market["live_bars"]] == [
+        ("AAPL", 11.0, 2)
+    ]
+    text = render_status(report)
+    assert "AAPL    clock 2026-01-02 09:00:50 UTC; open bar from 09:00:00: O 10.00" in text
+    assert "MSFT    clock 2026-01-02 09:00:00 UTC" in text

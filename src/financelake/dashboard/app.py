@@ -17,7 +17,8 @@ import pandas as pd
 import streamlit as st
 
 from financelake.config import Settings
-from financelake.dashboard import data
+from financelake.dashboard import data, figures
+from financelake.lake.values import parse_time
 from financelake.status import collect_status
 
 log = logging.getLogger("financelake.dashboard")
@@ -40,8 +41,9 @@ def _section(title: str) -> Iterator[None]:
         st.error(f"Could not show {title.lower()}: {type(exc).__name__}: {exc}")
 
 
-def _market(settings: Settings, runs: pd.DataFrame | None) -> str | None:
-    """Candlesticks and predictions of the chosen symbol; returns that symbol."""
+def _market(settings: Settings, runs: pd.DataFrame | None, market: dict[str, Any]) -> str | None:
+    """Candlesticks (closed bars, and the bar still open), predictions and the event-time clock
+    of the chosen symbol; returns that symbol."""
     symbols = data.gold_symbols(settings)
     if symbols is None:
         st.info("No Gold table yet: start the pipeline (`financelake run`) to build bars.")
@@ -57,7 +59,13 @@ def _market(settings: Settings, runs: pd.DataFrame | None) -> str | None:
     if bars is None or bars.empty:
         st.info(f"No Gold bars for {symbol} yet.")
         return symbol
-    st.plotly_chart(data.candlestick_figure(bars, predictions, symbol), key="candles")
+    open_bars = data.live_bars_frame(market.get("live_bars") or [], symbol)
+    st.plotly_chart(figures.candlestick_figure(bars, predictions, symbol, open_bars), key="candles")
+    clock = market.get("clocks", {}).get(symbol)
+    st.caption(
+        f"{symbol}: event-time clock (newest tick in Silver) {_when(clock)}"
+        + ("" if open_bars.empty else f"; open bar from {_when(open_bars['window_start'].iloc[0])}")
+    )
     if predictions is None:
         st.info("No predictions yet (gold_predictions is missing): train with `financelake train`.")
     elif predictions.empty:
@@ -74,8 +82,13 @@ def _classifier(runs: pd.DataFrame | None) -> None:
         reasons = ", ".join(sorted({str(r) for r in runs.get("reason", pd.Series()).dropna()}))
         st.info(f"{len(runs)} training runs, none with an AUC yet. {reasons}".strip())
         return
-    st.plotly_chart(data.auc_figure(runs), key="auc")
-    st.caption(f"{len(runs)} runs; latest AUC {scored['auc'].iloc[-1]:.3f}")
+    st.plotly_chart(figures.auc_figure(runs), key="auc")
+    latest = scored.iloc[-1]
+    st.caption(
+        f"{len(runs)} runs; latest AUC {latest['auc']:.3f}, "
+        + _auc_interval(latest.get("auc_ci_low"), latest.get("auc_ci_high"))
+        + _p_value(latest.get("auc_p_value"))
+    )
 
 
 def _trader(settings: Settings, symbol: str | None) -> None:
@@ -90,21 +103,21 @@ def _trader(settings: Settings, symbol: str | None) -> None:
     if equity.empty:
         st.info(f"The latest trader run has no equity curve for {symbol}.")
     else:
-        st.plotly_chart(data.equity_figure(equity, buy_hold, symbol), key="equity")
-    shown = [
-        c
-        for c in ("symbol", "final_portfolio_value", "total_return", "buy_hold_return", "trades")
-        if c in results.columns
-    ]
+        st.plotly_chart(figures.equity_figure(equity, buy_hold, symbol), key="equity")
     st.dataframe(
-        results[shown],
+        data.trader_table(results),
         hide_index=True,
         column_config={
-            "final_portfolio_value": st.column_config.NumberColumn("final value", format="%.2f"),
-            "total_return": st.column_config.NumberColumn("return", format="percent"),
+            "agent_return": st.column_config.NumberColumn("return", format="percent"),
             "buy_hold_return": st.column_config.NumberColumn("buy & hold", format="percent"),
+            "exposure": st.column_config.NumberColumn("exposure", format="percent"),
+            "excess": st.column_config.TextColumn("excess vs exposure-matched [95% CI]"),
+            "never_traded": st.column_config.CheckboxColumn("never traded"),
         },
     )
+    excess = results.get("excess_vs_exposure_matched")
+    if excess is not None and excess.notna().any():
+        st.plotly_chart(figures.excess_figure(results), key="excess")
 
 
 def _health(settings: Settings, report: dict[str, Any]) -> None:
@@ -130,44 +143,82 @@ def _health(settings: Settings, report: dict[str, Any]) -> None:
     kafka = report["kafka"]
     if not kafka["reachable"]:
         st.warning(f"Kafka: {kafka['error']}")
+    st.caption(_service_line(report["service"]) + " · " + _maintenance_line(report["maintenance"]))
 
     rates = data.load_rates(settings)
     if rates.empty:
         st.info("No stream progress yet (the service writes it under _status/streams/).")
     else:
-        st.plotly_chart(data.rates_figure(rates), key="rates")
+        st.plotly_chart(figures.rates_figure(rates), key="rates")
 
     left, right = st.columns(2)
     with left:
-        counts = report["quarantine_by_reason"]
+        counts = report["quarantine_by_reason_code"]
         if counts:
-            st.plotly_chart(data.quarantine_figure(counts), key="quarantine")
+            st.plotly_chart(figures.quarantine_figure(counts), key="quarantine")
         else:
             st.info("Nothing quarantined.")
     with right:
         tables = data.tables_frame(report)
         if tables["exists"].any():
-            st.plotly_chart(data.tables_figure(tables), key="tables")
+            st.plotly_chart(figures.tables_figure(tables), key="tables")
         missing = tables.loc[~tables["exists"], "table"].tolist()
         if missing:
             st.info("Missing tables: " + ", ".join(missing))
     st.dataframe(data.tables_frame(report), hide_index=True)
 
 
+def _when(text: Any) -> str:
+    moment = parse_time(text)
+    return "at an unknown time" if moment is None else f"at {moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _auc_interval(low: Any, high: Any) -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "no interval"
+    return f"95% interval [{low:.3f}, {high:.3f}]"
+
+
+def _p_value(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else f", p = {value:.3g} against 0.5"
+
+
+def _service_line(service: dict[str, Any] | None) -> str:
+    if service is None:
+        return "service: has not run on this lake"
+    state = service["state"]
+    what = f"waiting for Kafka: {service['detail']}" if state == "waiting" else state
+    return f"service: {what} since {data.human_age(service['since_age_s'])}"
+
+
+def _maintenance_line(maintenance: dict[str, Any]) -> str:
+    if maintenance.get("error"):
+        return f"maintenance: unreadable ({maintenance['error']})"
+    if not maintenance.get("runs"):
+        return "maintenance: no run yet"
+    failed = ", ".join(maintenance["failed_tables"])
+    return (
+        f"maintenance: last run {_when(maintenance['finished_at'])}, {maintenance['status']}"
+        + (f" ({failed})" if failed else "")
+        + f", {maintenance['files_vacuumed'] or 0:,} files vacuumed"
+    )
+
+
 def live(settings: Settings) -> None:
     """Everything that changes with the lake, re-run by Streamlit every refresh."""
     runs: pd.DataFrame | None = None
     symbol: str | None = None
+    report = collect_status(settings, kafka_timeout_s=1.0)
     with _section("Market"):
         runs = data.load_runs(settings)
-        symbol = _market(settings, runs)
+        symbol = _market(settings, runs, report["market"])
     left, right = st.columns(2)
     with left, _section("Classifier"):
         _classifier(runs)
     with right, _section("Trader"):
         _trader(settings, symbol)
     with _section("Pipeline health"):
-        _health(settings, collect_status(settings, kafka_timeout_s=1.0))
+        _health(settings, report)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The dashboard's data: loaders over the read layer (`financelake.lake`) and Plotly figures.
+"""The dashboard's data: loaders over the read layer (`financelake.lake`); figures are in
+`figures`.
 
 Nothing here imports Streamlit, so every function can be tested on small frames or tiny
 tables. Loaders return None when a table does not exist yet (the page then says what is
@@ -13,20 +14,31 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import pyarrow.compute as pc
-from plotly.subplots import make_subplots
 
 from financelake.catalog import STREAM_QUERIES
 from financelake.config import Settings
 from financelake.lake.progress import read_history
 from financelake.lake.read import read_frame, read_table
+from financelake.status.results import MODEL_COLUMNS, STRATEGY_ORDER
 
 log = logging.getLogger(__name__)
 
 MAX_BARS = 500  # candles per chart: enough to read, few enough to stay snappy
 BAR_COLUMNS = ("symbol", "window_start", "open", "high", "low", "close", "total_volume")
-RUN_COLUMNS = ("run_id", "trained_at", "status", "reason", "auc", "train_rows", "test_rows")
+RUN_COLUMNS = MODEL_COLUMNS  # the classifier runs, as the status report reads them
+TRADER_COLUMNS = (
+    "symbol",
+    "strategy",
+    "agent_return",
+    "buy_hold_return",
+    "exposure",
+    "excess",
+    "trades",
+    "never_traded",
+    "status",
+)
+"""The trader table's columns (see `trader_table`)."""
 RATE_COLUMNS = (
     "timestamp",
     "batchId",
@@ -67,6 +79,15 @@ def load_bars(
     if max_bars is not None:
         frame = frame.tail(max_bars)
     return frame.reset_index(drop=True)
+
+
+def live_bars_frame(live_bars: Sequence[Mapping[str, Any]], symbol: str) -> pd.DataFrame:
+    """`symbol`'s open bars (the status report's `market.live_bars`) as a frame like
+    `load_bars`', oldest first; empty when it has none."""
+    mine = [bar for bar in live_bars if bar.get("symbol") == symbol]
+    frame = pd.DataFrame(mine, columns=list(BAR_COLUMNS)).astype({"total_volume": "float"})
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    return frame.sort_values("window_start", kind="stable").reset_index(drop=True)
 
 
 def load_runs(settings: Settings) -> pd.DataFrame | None:
@@ -121,12 +142,46 @@ def load_predictions(
 
 
 def latest_trader_run(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows (one per symbol) of the newest trader run in gold_rl."""
+    """The rows of the newest trader run in gold_rl: one per symbol and strategy, by symbol,
+    the agent (q_learning) before the classifier's signal."""
     if results.empty:
         return results
     newest = results.sort_values(["trained_at", "run_id"], kind="stable").iloc[-1]["run_id"]
-    latest: pd.DataFrame = results[results["run_id"] == newest]
-    return latest.sort_values("symbol").reset_index(drop=True)
+    latest: pd.DataFrame = results[results["run_id"] == newest].copy()
+    if "strategy" not in latest.columns:
+        latest["strategy"] = None
+    rank = latest["strategy"].map({name: i for i, name in enumerate(STRATEGY_ORDER)})
+    latest = latest.assign(_rank=rank.fillna(len(STRATEGY_ORDER)))
+    ordered = latest.sort_values(["symbol", "_rank", "strategy"], kind="stable")
+    return ordered.drop(columns="_rank").reset_index(drop=True)
+
+
+def interval_text(point: Any, low: Any, high: Any) -> str:
+    """'+1.20% [-0.40%, +2.80%]': a figure with its 95% interval ('-' without a figure)."""
+    if point is None or pd.isna(point):
+        return "-"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return f"{point:+.2%} [no interval]"
+    return f"{point:+.2%} [{low:+.2%}, {high:+.2%}]"
+
+
+def trader_table(latest: pd.DataFrame) -> pd.DataFrame:
+    """The latest run's rows as the page shows them (`TRADER_COLUMNS`): `excess` is the excess
+    over exposure-matched buy-and-hold with its 95% interval, as text."""
+    frame = latest.copy()
+    for name in (*TRADER_COLUMNS, "excess_vs_exposure_matched", "excess_ci_low", "excess_ci_high"):
+        if name not in frame.columns:
+            frame[name] = None
+    frame["excess"] = [
+        interval_text(point, low, high)
+        for point, low, high in zip(
+            frame["excess_vs_exposure_matched"],
+            frame["excess_ci_low"],
+            frame["excess_ci_high"],
+            strict=True,
+        )
+    ]
+    return frame[list(TRADER_COLUMNS)].reset_index(drop=True)
 
 
 def buy_hold_curve(
@@ -177,7 +232,7 @@ def load_trader(
     mine = latest[latest["symbol"] == symbol]
     if equity.empty or mine.empty:
         return latest, equity, pd.DataFrame(columns=["window_start", "buy_hold"])
-    row = mine.iloc[0]
+    row = mine.iloc[0]  # the agent's row (latest_trader_run puts it first): it drew the curve
     capital = float(row.get("initial_capital", settings.initial_capital))
     fee = float(row.get("fee_rate", settings.fee_rate))
     bars = load_bars(
@@ -237,145 +292,3 @@ def human_age(seconds: float | None) -> str:
         if seconds < limit:
             return f"{seconds / size:.0f} {unit} ago"
     return f"{seconds / 86400:.0f} days ago"
-
-
-# Figures ---------------------------------------------------------------------------------
-def _layout(figure: go.Figure, title: str, height: int = 380) -> go.Figure:
-    figure.update_layout(
-        title=title,
-        height=height,
-        margin={"l": 40, "r": 40, "t": 50, "b": 30},
-        legend={"orientation": "h", "y": -0.15},
-    )
-    return figure
-
-
-def candlestick_figure(
-    bars: pd.DataFrame, predictions: pd.DataFrame | None, symbol: str
-) -> go.Figure:
-    """Gold candlesticks with the predicted probability of an up-move on a 0–1 right axis."""
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(
-        go.Candlestick(
-            x=bars["window_start"],
-            open=bars["open"],
-            high=bars["high"],
-            low=bars["low"],
-            close=bars["close"],
-            name=symbol,
-        ),
-        secondary_y=False,
-    )
-    if predictions is not None and not predictions.empty:
-        start = bars["window_start"].min() if not bars.empty else None
-        shown = predictions if start is None else predictions[predictions["window_start"] >= start]
-        for kind, style in (("test", "lines"), ("forward", "markers")):
-            part = shown[shown["kind"] == kind]
-            if part.empty:
-                continue
-            figure.add_trace(
-                go.Scatter(
-                    x=part["window_start"],
-                    y=part["probability_up"],
-                    mode=style,
-                    name=f"P(up), {kind}",
-                    line={"width": 1.5},
-                    marker={"size": 9, "symbol": "diamond"},
-                ),
-                secondary_y=True,
-            )
-    figure.update_yaxes(title_text="price", secondary_y=False)
-    figure.update_yaxes(
-        title_text="P(up)",
-        range=[0, 1],
-        tickmode="array",  # not synced to the price ticks, which would give odd values
-        tickvals=[0, 0.25, 0.5, 0.75, 1],
-        secondary_y=True,
-        showgrid=False,
-    )
-    figure.update_layout(xaxis_rangeslider_visible=False)
-    return _layout(figure, f"{symbol}: Gold bars and predicted up-probability", height=460)
-
-
-def auc_figure(runs: pd.DataFrame) -> go.Figure:
-    """Test AUC of each successful training run over time, against the 0.5 of a coin flip."""
-    ok = runs.dropna(subset=["auc"])
-    if "status" in ok.columns:
-        ok = ok[ok["status"].fillna("ok") == "ok"]
-    figure = go.Figure(
-        go.Scatter(
-            x=ok["trained_at"],
-            y=ok["auc"],
-            mode="lines+markers",
-            name="test AUC",
-            text=ok["run_id"].astype(str),
-            hovertemplate="%{x}<br>AUC %{y:.3f}<br>run %{text}<extra></extra>",
-        )
-    )
-    figure.add_hline(y=0.5, line_dash="dash", line_color="grey", annotation_text="chance")
-    figure.update_yaxes(title_text="AUC", range=[0, 1])
-    if len(ok) == 1:  # autorange would zoom onto a microsecond around the lone run
-        moment = pd.Timestamp(ok["trained_at"].iloc[0])
-        figure.update_xaxes(range=[moment - pd.Timedelta(hours=1), moment + pd.Timedelta(hours=1)])
-    return _layout(figure, "Classifier AUC across training runs")
-
-
-def equity_figure(equity: pd.DataFrame, buy_hold: pd.DataFrame, symbol: str) -> go.Figure:
-    """The trader's portfolio value against buying and holding, over the same bars."""
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(x=equity["window_start"], y=equity["equity"], mode="lines", name="trader")
-    )
-    if not buy_hold.empty:
-        figure.add_trace(
-            go.Scatter(
-                x=buy_hold["window_start"],
-                y=buy_hold["buy_hold"],
-                mode="lines",
-                name="buy and hold",
-                line={"dash": "dash"},
-            )
-        )
-    figure.update_yaxes(title_text="portfolio value")
-    return _layout(figure, f"{symbol}: trader equity vs buy-and-hold (latest run)")
-
-
-def rates_figure(rates: pd.DataFrame) -> go.Figure:
-    """Input and processing rates of each stream, batch by batch."""
-    figure = go.Figure()
-    for query, part in rates.groupby("query", sort=True):
-        mode = "lines" if len(part) > 30 else "lines+markers"  # a lone batch is still seen
-        figure.add_trace(
-            go.Scatter(
-                x=part["timestamp"],
-                y=part["inputRowsPerSecond"],
-                mode=mode,
-                name=f"{query} input rows/s",
-            )
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=part["timestamp"],
-                y=part["processedRowsPerSecond"],
-                mode=mode,
-                name=f"{query} processed rows/s",
-                line={"dash": "dot"},
-            )
-        )
-    figure.update_yaxes(title_text="rows/s", rangemode="tozero")
-    return _layout(figure, "Stream rates")
-
-
-def quarantine_figure(counts: Mapping[str, int]) -> go.Figure:
-    """Quarantined messages by reason."""
-    figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), name="messages"))
-    figure.update_yaxes(title_text="messages")
-    return _layout(figure, "Quarantine by reason", height=320)
-
-
-def tables_figure(tables: pd.DataFrame) -> go.Figure:
-    """Rows per table (log scale: Bronze and the model tables differ by orders of magnitude)."""
-    present = tables[tables["exists"]]
-    figure = go.Figure(go.Bar(x=present["table"], y=present["rows"], name="rows"))
-    figure.update_yaxes(title_text="rows", type="log", dtick=1)  # ticks at powers of ten
-    return _layout(figure, "Rows per table", height=320)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
+from deltalake import DeltaTable, QueryBuilder
 
 from financelake.config import Settings, local_path
 from financelake.lake.values import json_ready, parse_time, utc_columns
@@ -94,6 +94,29 @@ def table_summary(path: str) -> TableSummary:
         return TableSummary(exists=table is not None, error=f"{type(exc).__name__}: {exc}")
 
 
+# Commits that change no data: a streaming reader skips them, so they are not work waiting.
+HOUSEKEEPING_OPERATIONS = frozenset(
+    {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UPGRADE PROTOCOL"}
+)
+
+
+def data_versions(path: str, first: int, last: int) -> int:
+    """How many versions in [first, last] of the table at `path` changed its data (from the
+    log's commit info; maintenance commits such as OPTIMIZE and VACUUM do not count)."""
+    if last < first:
+        return 0
+    table = open_table(path)
+    if table is None:
+        return 0
+    commits = table.history(last - first + 1 + (table.version() - last))
+    return sum(
+        1
+        for commit in commits
+        if first <= int(commit.get("version", -1)) <= last
+        and commit.get("operation") not in HOUSEKEEPING_OPERATIONS
+    )
+
+
 def table_summaries(settings: Settings, names: Iterable[str]) -> dict[str, TableSummary]:
     """`table_summary` of each named lake table."""
     return {name: table_summary(settings.table_path(name)) for name in names}
@@ -156,29 +179,36 @@ def read_frame(
     return None if table is None else utc_columns(table.to_pandas())
 
 
-# Reasons carry the offending value ("price must be a positive finite number, got -1.0",
-# "late: event time ... is behind the watermark ..."); counting them raw would give one
-# bucket per message. These rewrites keep the kind of problem and drop the details.
-_REASON_DETAILS = (
-    (r"^([^:]*):\s.*$", r"\1"),  # "late: ...", "duplicate: ..."
-    (r"^(.*), got .*$", r"\1"),  # "... must be a positive ..., got <value>"
-    (r"^(unparseable timestamp) '.*'$", r"\1"),
-)
-
-
-def reason_kind(reasons: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """The kind of each quarantine reason: its text without the offending value."""
-    for pattern, replacement in _REASON_DETAILS:
-        reasons = pc.replace_substring_regex(reasons, pattern=pattern, replacement=replacement)
-    return reasons
-
-
-def quarantine_by_reason(settings: Settings) -> dict[str, int]:
-    """Quarantined messages per kind of reason, largest first (reads the `reason` column only)."""
-    table = read_table(settings.table_path("quarantine"), ["reason"])
-    if table is None or table.num_rows == 0 or "reason" not in table.column_names:
+def quarantine_by_reason_code(settings: Settings) -> dict[str, int]:
+    """Quarantined messages per `reason_code` (the stable code of the rule that rejected them),
+    largest first; rows written before codes existed count as "unknown". Reads that column only."""
+    table = read_table(settings.table_path("quarantine"), ["reason_code"])
+    if table is None or table.num_rows == 0:
         return {}
-    kinds = pa.table({"kind": reason_kind(table["reason"])})
-    counts = kinds.group_by("kind").aggregate([("kind", "count")]).to_pylist()
-    pairs = [(str(row["kind"]), int(row["kind_count"])) for row in counts]
+    if "reason_code" not in table.column_names:
+        return {UNKNOWN_CODE: table.num_rows}
+    codes = pa.table({"code": pc.fill_null(table["reason_code"], UNKNOWN_CODE)})
+    counts = codes.group_by("code").aggregate([("code", "count")]).to_pylist()
+    pairs = [(str(row["code"]), int(row["code_count"])) for row in counts]
     return dict(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
+
+
+UNKNOWN_CODE = "unknown"
+
+
+def event_clocks(settings: Settings) -> dict[str, datetime]:
+    """Each symbol's event-time clock: its newest Silver event_time (what makes its ticks late).
+
+    DataFusion (inside delta-rs) aggregates the two columns without a JVM or a pandas copy.
+    """
+    table = open_table(settings.table_path("silver"))
+    if table is None:
+        return {}
+    query = "SELECT symbol, max(event_time) AS clock FROM silver GROUP BY symbol ORDER BY symbol"
+    result = pa.table(QueryBuilder().register("silver", table).execute(query).read_all())
+    clocks = {}
+    for row in result.to_pylist():
+        clock = parse_time(row["clock"])
+        if row["symbol"] is not None and clock is not None:
+            clocks[str(row["symbol"])] = clock
+    return clocks

@@ -10,50 +10,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from financelake.catalog import STREAM_QUERIES
 from financelake.config import TABLES, Settings
 from financelake.lake.kafka_offsets import KAFKA_TIMEOUT_S, TopicOffsets, topic_offsets
-from financelake.lake.read import (
-    TableSummary,
-    quarantine_by_reason,
-    read_table,
-    table_summaries,
+from financelake.lake.read import TableSummary, quarantine_by_reason_code, table_summaries
+from financelake.lake.values import json_ready, parse_time
+from financelake.service_state import ServiceState, read_state
+from financelake.status.market import MarketStatus, market_status
+from financelake.status.results import (
+    MaintenanceStatus,
+    ModelsStatus,
+    TraderStatus,
+    maintenance_status,
+    models_status,
+    trader_status,
 )
-from financelake.lake.values import json_ready, number, parse_time
 from financelake.status.streams import StreamStatus, stream_status
 
 log = logging.getLogger(__name__)
 
-STATUS_FORMAT = 1
-"""Version of the JSON shape; bumped only when a key is removed or changes meaning."""
-
-MODEL_COLUMNS = (
-    "run_id",
-    "trained_at",
-    "status",
-    "reason",
-    "auc",
-    "gold_version",
-    "train_rows",
-    "test_rows",
-    "test_positive_rate",
-)
-TRADER_METRICS = (
-    "status",
-    "reason",
-    "final_portfolio_value",
-    "total_return",
-    "buy_hold_return",
-    "sharpe",
-    "max_drawdown",
-    "trades",
-    "win_rate",
-    "fees_paid",
-)
+STATUS_FORMAT = 2
+"""Version of the JSON shape; bumped only when a key is removed or changes meaning.
+2: the trader's entries are per symbol and strategy; total_return and excess_return gave way
+to agent_return and excess_vs_exposure_matched with its interval; quarantine_by_reason (kinds
+of prose reasons) gave way to quarantine_by_reason_code (see `collect_status`)."""
 
 
 @dataclass(frozen=True)
@@ -79,28 +63,25 @@ class KafkaStatus:
 
 
 @dataclass(frozen=True)
-class ModelsStatus:
-    """The classifier's runs: how many, the newest, and the newest successful AUC."""
+class ServiceInfo:
+    """What the long-running service last said it was doing (its `_status/service.json`)."""
 
-    runs: int = 0
-    auc: float | None = None
-    auc_run_id: str | None = None
-    auc_trained_at: datetime | None = None
-    latest: dict[str, Any] | None = None  # MODEL_COLUMNS of the newest run
-    error: str | None = None
+    state: ServiceState
+    detail: str
+    since: datetime | None
+    since_age_s: float | None
 
-
-@dataclass(frozen=True)
-class TraderStatus:
-    """The trader's newest run: one entry per symbol with its backtest metrics."""
-
-    runs: int = 0
-    run_id: str | None = None
-    trained_at: datetime | None = None
-    gold_version: int | None = None
-    initial_capital: float | None = None
-    symbols: list[dict[str, Any]] = field(default_factory=list)  # symbol, TRADER_METRICS, excess
-    error: str | None = None
+    @classmethod
+    def read(cls, settings: Settings, now: datetime) -> ServiceInfo | None:
+        """The service's state file of a local lake; None without one (no service ran here)."""
+        if not settings.is_local_lake:
+            return None
+        state = read_state(settings.lake_root)
+        if state is None:
+            return None
+        since = parse_time(state.since)
+        age = None if since is None else round(max(0.0, (now - since).total_seconds()), 1)
+        return cls(state=state.state, detail=state.detail, since=since, since_age_s=age)
 
 
 @dataclass(frozen=True)
@@ -112,9 +93,12 @@ class StatusReport:
     kafka: KafkaStatus
     tables: dict[str, TableSummary]
     streams: dict[str, StreamStatus]
+    service: ServiceInfo | None
+    market: MarketStatus
     models: ModelsStatus
     trader: TraderStatus
-    quarantine_by_reason: dict[str, int]
+    maintenance: MaintenanceStatus
+    quarantine_by_reason_code: dict[str, int]
 
     def to_json(self) -> dict[str, Any]:
         return {"format": STATUS_FORMAT, **json_ready(self)}
@@ -131,8 +115,10 @@ def status_report(
         tables = table_summaries(settings, TABLES)
         models = models_status(settings)
         trader = trader_status(settings)
+        maintenance = maintenance_status(settings)
+        market = market_status(settings)
         try:
-            quarantine = quarantine_by_reason(settings)
+            quarantine = quarantine_by_reason_code(settings)
         except Exception as exc:
             log.warning("could not count the quarantine's reasons: %s", exc)
             quarantine = {}
@@ -149,9 +135,12 @@ def status_report(
         kafka=KafkaStatus.of(settings, kafka),
         tables=tables,
         streams=streams,
+        service=ServiceInfo.read(settings, now),
+        market=market,
         models=models,
         trader=trader,
-        quarantine_by_reason=quarantine,
+        maintenance=maintenance,
+        quarantine_by_reason_code=quarantine,
     )
 
 
@@ -160,9 +149,9 @@ def collect_status(
 ) -> dict[str, Any]:
     """The status report as a JSON-ready dict; its keys are a stable contract for scripts.
 
-    Shape (format 1)::
+    Shape (format 2)::
 
-        format: 1, generated_at: ISO, lake_root: str
+        format: 2, generated_at: ISO, lake_root: str
         kafka: {bootstrap_servers, topic, reachable, error, partitions, end_offset_total}
         tables: {<each catalog table>: {exists, rows, version, last_commit, files,
                  size_bytes, error}}   # missing table: exists=false, rows=0, nulls
@@ -170,87 +159,26 @@ def collect_status(
                   last_batch_age_s, last_batch_rows, input_rows_per_s, processed_rows_per_s,
                   lag, lag_unit ('messages'|'versions'), lag_source ('kafka'|'progress'|
                   'delta_log'), lag_note}}
-        models: {runs, auc, auc_run_id, auc_trained_at, latest: {run_id, trained_at, status,
-                 reason, auc, ...} | null, error}
+        service: {state ('waiting'|'running'|'stopped'), detail, since, since_age_s} | null
+        market: {clocks: {symbol: ISO (newest Silver event time)}, live_bars: [{symbol,
+                 window_start, window_end, open, high, low, close, total_volume, tick_count,
+                 last_tick_at}] (gold_live: the bars still open), error}
+        models: {runs, auc, auc_ci_low, auc_ci_high, auc_p_value, auc_run_id, auc_trained_at,
+                 latest: {run_id, trained_at, status, reason, auc, auc_ci_low, auc_ci_high,
+                 auc_p_value, ...} | null, error}
         trader: {runs, run_id, trained_at, gold_version, initial_capital, symbols: [{symbol,
-                 status, final_portfolio_value, total_return, buy_hold_return,
-                 excess_return, sharpe, max_drawdown, trades, win_rate, fees_paid, ...}], error}
-        quarantine_by_reason: {reason: count}
+                 strategy ('q_learning'|'classifier'), status, reason, final_portfolio_value,
+                 agent_return, buy_hold_return, hold_return, random_return, exposure,
+                 exposure_matched_return, excess_vs_exposure_matched, excess_ci_low,
+                 excess_ci_high, trades, never_traded, sharpe, sortino, calmar, ...}], error}
+        maintenance: {runs, run_id, started_at, finished_at, status ('ok'|'failed'|null),
+                      tables, failed_tables: {table: error}, files_vacuumed, rows_deleted,
+                      folders_removed, vacuum_retention, error}
+        quarantine_by_reason_code: {reason_code: count}   # codes, e.g. late, not_json
 
     Times are ISO-8601 UTC strings.
     """
     return status_report(settings, kafka_timeout_s=kafka_timeout_s, now=now).to_json()
-
-
-def models_status(settings: Settings) -> ModelsStatus:
-    """The classifier's section, from gold_ml (an unreadable table gives its error)."""
-    try:
-        table = read_table(settings.table_path("gold_ml"), MODEL_COLUMNS)
-    except Exception as exc:
-        return ModelsStatus(error=f"{type(exc).__name__}: {exc}")
-    if table is None:
-        return ModelsStatus()
-    runs = _newest_first(table.to_pylist())
-    if not runs:
-        return ModelsStatus()
-    latest = {key: json_ready(runs[0].get(key)) for key in MODEL_COLUMNS}
-    scored = next(
-        (
-            run
-            for run in runs
-            if run.get("status", "ok") == "ok" and number(run.get("auc")) is not None
-        ),
-        None,
-    )
-    if scored is None:
-        return ModelsStatus(runs=len(runs), latest=latest)
-    return ModelsStatus(
-        runs=len(runs),
-        auc=number(scored.get("auc")),
-        auc_run_id=json_ready(scored.get("run_id")),
-        auc_trained_at=parse_time(scored.get("trained_at")),
-        latest=latest,
-    )
-
-
-def trader_status(settings: Settings) -> TraderStatus:
-    """The trader's section, from gold_rl's newest run (an unreadable table gives its error)."""
-    try:
-        table = read_table(settings.table_path("gold_rl"))
-    except Exception as exc:
-        return TraderStatus(error=f"{type(exc).__name__}: {exc}")
-    if table is None or table.num_rows == 0:
-        return TraderStatus()
-    rows = _newest_first(table.to_pylist())
-    newest = rows[0]
-    symbols = []
-    for row in sorted(
-        (row for row in rows if row.get("run_id") == newest.get("run_id")),
-        key=lambda r: str(r.get("symbol")),
-    ):
-        entry = {"symbol": json_ready(row.get("symbol"))}
-        entry.update({key: json_ready(row.get(key)) for key in TRADER_METRICS})
-        total, hold = number(row.get("total_return")), number(row.get("buy_hold_return"))
-        entry["excess_return"] = None if total is None or hold is None else total - hold
-        symbols.append(entry)
-    return TraderStatus(
-        runs=len({row.get("run_id") for row in rows}),
-        run_id=json_ready(newest.get("run_id")),
-        trained_at=parse_time(newest.get("trained_at")),
-        gold_version=json_ready(newest.get("gold_version")),
-        initial_capital=number(newest.get("initial_capital")),
-        symbols=symbols,
-    )
-
-
-def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows sorted by trained_at, newest first (rows without a time last), then by run_id."""
-    epoch = datetime.min.replace(tzinfo=UTC)
-    return sorted(
-        rows,
-        key=lambda row: (parse_time(row.get("trained_at")) or epoch, str(row.get("run_id"))),
-        reverse=True,
-    )
 
 
 def as_json(report: StatusReport | Mapping[str, Any]) -> Mapping[str, Any]:

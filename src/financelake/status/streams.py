@@ -22,7 +22,7 @@ from financelake.lake.checkpoints import (
 )
 from financelake.lake.kafka_offsets import TopicOffsets
 from financelake.lake.progress import StreamProgress, read_progress
-from financelake.lake.read import TableSummary
+from financelake.lake.read import TableSummary, data_versions
 from financelake.lake.values import json_ready
 
 # A checkpoint commit this much later than the progress file's batch means the file is stale.
@@ -113,7 +113,7 @@ def stream_status(
     if status.last_batch is not None:
         age = round(max(0.0, (now - status.last_batch).total_seconds()), 1)
         status = replace(status, last_batch_age_s=age)
-    lag = _lag(end_offset, latest_offset, kafka, tables, query)
+    lag = _lag(end_offset, latest_offset, kafka, tables, query, settings.table_path("silver"))
     return replace(
         status,
         lag=lag.lag,
@@ -138,6 +138,7 @@ def _lag(
     kafka: TopicOffsets,
     tables: Mapping[str, TableSummary],
     query: str,
+    silver_path: str,
 ) -> Lag:
     """How far a stream is behind its source: Kafka messages, or Silver versions for Gold."""
     read = kafka_offsets(end_offset)
@@ -170,7 +171,7 @@ def _lag(
     if first_unread is not None:
         silver = tables.get("silver")
         if silver is not None and silver.version is not None:
-            lag = max(0, silver.version - first_unread + 1)
+            lag = data_versions(silver_path, first_unread, silver.version)
             return Lag(lag, LagUnit.VERSIONS, LagSource.DELTA_LOG)
         latest_unread = delta_first_unread(latest_offset)
         if latest_unread is not None:

@@ -37,6 +37,90 @@ def _money(value: Any) -> str:
     return "-" if figure is None else f"{figure:,.2f}"
 
 
+def _share(value: Any) -> str:
+    figure = number(value)
+    return "-" if figure is None else f"{figure:.0%}"
+
+
+def _interval(section: Mapping[str, Any], prefix: str, spec: str, point: str = "") -> str:
+    """'[low, high]' of `<prefix>_ci_low/high`; '[no interval]' when a bound is missing."""
+    low, high = number(section.get(f"{prefix}_ci_low")), number(section.get(f"{prefix}_ci_high"))
+    if low is None or high is None:
+        return "" if number(section.get(point or prefix)) is None else "[no interval]"
+    return f"[{low:{spec}}, {high:{spec}}]"
+
+
+def _p_value(value: Any) -> str:
+    figure = number(value)
+    if figure is None:
+        return ""
+    return ", p < 0.001" if figure < 0.001 else f", p = {figure:.3f}"
+
+
+def _market_section(lines: list[str], market: Mapping[str, Any]) -> None:
+    """Each symbol's event-time clock and its bar still open (from gold_live)."""
+    lines += ["", "Market (event-time clock and open bar per symbol)"]
+    if market.get("error"):
+        lines.append(f"  unreadable: {market['error']}")
+        return
+    clocks = market.get("clocks") or {}
+    live: dict[str, list[Mapping[str, Any]]] = {}
+    for bar in market.get("live_bars") or []:
+        live.setdefault(str(bar.get("symbol")), []).append(bar)
+    if not clocks and not live:
+        lines.append("  no ticks in Silver yet")
+        return
+    for symbol in sorted(set(clocks) | set(live)):
+        parts = [f"clock {_when(clocks.get(symbol))}"]
+        for bar in live.get(symbol, []):
+            start = parse_time(bar.get("window_start"))
+            since = f" from {start:%H:%M:%S}" if start else ""
+            parts.append(
+                f"open bar{since}: O {_money(bar.get('open'))} H {_money(bar.get('high'))} "
+                f"L {_money(bar.get('low'))} C {_money(bar.get('close'))}, "
+                f"{bar.get('tick_count') or 0:,} ticks"
+            )
+        lines.append(f"  {symbol:<8}" + "; ".join(parts))
+
+
+def _service_section(lines: list[str], service: Mapping[str, Any] | None) -> None:
+    lines += ["", "Service"]
+    if not service:
+        lines.append("  no service has run on this lake")
+        return
+    state = str(service.get("state"))
+    what = f"waiting for Kafka: {service.get('detail')}" if state == "waiting" else state
+    if state != "waiting" and service.get("detail"):
+        what += f" ({service['detail']})"
+    lines.append(f"  {what} since {_when(service.get('since'))}{_ago(service.get('since_age_s'))}")
+
+
+def _maintenance_section(lines: list[str], maintenance: Mapping[str, Any]) -> None:
+    lines += ["", "Maintenance"]
+    if maintenance.get("error"):
+        lines.append(f"  unreadable: {maintenance['error']}")
+        return
+    if not maintenance.get("runs"):
+        lines.append("  no maintenance run yet")
+        return
+    counts = [
+        f"{number(maintenance.get(key)) or 0:,.0f} {label}"
+        for key, label in (
+            ("files_vacuumed", "files vacuumed"),
+            ("rows_deleted", "rows expired"),
+            ("folders_removed", "model folders removed"),
+        )
+    ]
+    lines.append(
+        f"  last run {maintenance.get('run_id')} at {_when(maintenance.get('finished_at'))}: "
+        f"{maintenance.get('status')}, {maintenance.get('tables')} tables, "
+        + ", ".join(counts)
+        + f" (vacuum retention {maintenance.get('vacuum_retention')})"
+    )
+    for table, error in (maintenance.get("failed_tables") or {}).items():
+        lines.append(f"  failed: {table}: {error or 'no error recorded'}")
+
+
 def _results_section(
     lines: list[str], title: str, section: Mapping[str, Any], content: str, empty: str
 ) -> bool:
@@ -118,7 +202,8 @@ def render_status(report: StatusReport | Mapping[str, Any]) -> str:
         )
         if models.get("auc") is not None:
             lines.append(
-                f"  latest AUC {models['auc']:.3f} (run {models.get('auc_run_id')}, "
+                f"  latest AUC {models['auc']:.3f} {_interval(models, 'auc', '.3f')}"
+                f"{_p_value(models.get('auc_p_value'))} (run {models.get('auc_run_id')}, "
                 f"{_when(models.get('auc_trained_at'))})"
             )
         else:
@@ -128,23 +213,34 @@ def render_status(report: StatusReport | Mapping[str, Any]) -> str:
     if _results_section(lines, "Trader", trader, "symbols", "no trader run yet"):
         lines.append(
             f"  run {trader.get('run_id')} at {_when(trader.get('trained_at'))} "
-            f"(capital {_money(trader.get('initial_capital'))} per symbol)"
+            f"(capital {_money(trader.get('initial_capital'))} per symbol and strategy)"
         )
         lines.append(
-            f"  {'symbol':<8}{'final value':>14}{'return':>10}{'buy&hold':>10}{'excess':>10}"
-            f"{'trades':>8}  status"
+            f"  {'symbol':<8}{'strategy':<12}{'return':>9}{'buy&hold':>10}{'exposure':>10}"
+            f"  {'excess vs exposure-matched [95% CI]':<38}{'trades':>7}  status"
         )
         for row in trader["symbols"]:
             trades = row.get("trades")
+            excess = f"{_pct(row.get('excess_vs_exposure_matched'))} " + _interval(
+                row, "excess", "+.2%", point="excess_vs_exposure_matched"
+            )
+            note = row.get("status") or ""
+            if row.get("never_traded"):
+                note += ", never traded"
             lines.append(
-                f"  {row.get('symbol')!s:<8}{_money(row.get('final_portfolio_value')):>14}"
-                f"{_pct(row.get('total_return')):>10}{_pct(row.get('buy_hold_return')):>10}"
-                f"{_pct(row.get('excess_return')):>10}{'-' if trades is None else trades:>8}  "
-                f"{row.get('status') or ''}" + (f" ({row['reason']})" if row.get("reason") else "")
+                f"  {row.get('symbol')!s:<8}{row.get('strategy') or '-'!s:<12}"
+                f"{_pct(row.get('agent_return')):>9}{_pct(row.get('buy_hold_return')):>10}"
+                f"{_share(row.get('exposure')):>10}  {excess:<38}"
+                f"{'-' if trades is None else trades:>7}  {note}"
+                + (f" ({row['reason']})" if row.get("reason") else "")
             )
 
-    quarantine = report.get("quarantine_by_reason", {})
-    lines += ["", "Quarantine"]
+    _market_section(lines, report.get("market") or {})
+    _service_section(lines, report.get("service"))
+    _maintenance_section(lines, report.get("maintenance") or {})
+
+    quarantine = report.get("quarantine_by_reason_code", {})
+    lines += ["", "Quarantine (by reason code)"]
     if quarantine:
         total = sum(quarantine.values())
         lines.append(

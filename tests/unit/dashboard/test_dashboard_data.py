@@ -11,7 +11,7 @@ import pytest
 from deltalake import write_deltalake
 
 from financelake.config import Settings
-from financelake.dashboard import data
+from financelake.dashboard import data, figures
 
 T0 = datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
 
@@ -127,16 +127,25 @@ def test_prediction_line_ranks_runs_unknown_to_gold_ml_below_known_ones() -> Non
 
 def test_the_trader_view_is_the_latest_run_against_buy_and_hold(settings: Settings) -> None:
     _write_gold(settings)
+    later = T0 + timedelta(hours=1)
     results = pd.DataFrame(
         {
-            "run_id": ["old", "new", "new"],
-            "symbol": ["AAPL", "MSFT", "AAPL"],
-            "trained_at": [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=1)],
-            "initial_capital": [1_000.0, 2_000.0, 2_000.0],
-            "fee_rate": [0.0, 0.01, 0.01],
-            "final_portfolio_value": [900.0, 2_100.0, 2_200.0],
-            "total_return": [-0.1, 0.05, 0.1],
-            "buy_hold_return": [0.0, 0.005, -0.1],
+            "run_id": ["old", "new", "new", "new", "new"],
+            "symbol": ["AAPL", "MSFT", "MSFT", "AAPL", "AAPL"],
+            "strategy": ["q_learning", "classifier", "q_learning", "classifier", "q_learning"],
+            "trained_at": [T0, later, later, later, later],
+            "initial_capital": [1_000.0, 2_000.0, 2_000.0, 2_000.0, 2_000.0],
+            "fee_rate": [0.0, 0.01, 0.01, 0.01, 0.01],
+            "final_portfolio_value": [900.0, 2_100.0, 2_000.0, 2_050.0, 2_200.0],
+            "agent_return": [-0.1, 0.05, 0.0, 0.025, 0.1],
+            "buy_hold_return": [0.0, 0.005, 0.005, -0.1, -0.1],
+            "exposure": [0.5, 0.4, 0.0, 0.3, 0.6],
+            "excess_vs_exposure_matched": [-0.1, 0.048, 0.0, 0.055, 0.16],
+            "excess_ci_low": [-0.2, 0.01, 0.0, None, 0.012],
+            "excess_ci_high": [0.0, 0.09, 0.0, None, 0.3],
+            "trades": [2, 3, 0, 4, 5],
+            "never_traded": [False, False, True, False, False],
+            "status": ["ok"] * 5,
         }
     )
     write_deltalake(settings.table_path("gold_rl"), results)
@@ -157,8 +166,22 @@ def test_the_trader_view_is_the_latest_run_against_buy_and_hold(settings: Settin
 
     assert loaded is not None
     latest, curve, hold = loaded
-    assert latest["symbol"].tolist() == ["AAPL", "MSFT"]
+    assert list(zip(latest["symbol"], latest["strategy"], strict=True)) == [
+        ("AAPL", "q_learning"),
+        ("AAPL", "classifier"),
+        ("MSFT", "q_learning"),
+        ("MSFT", "classifier"),
+    ]
     assert set(latest["run_id"]) == {"new"}
+    table = data.trader_table(latest)
+    assert list(table.columns) == list(data.TRADER_COLUMNS)
+    assert table["excess"].tolist() == [
+        "+16.00% [+1.20%, +30.00%]",
+        "+5.50% [no interval]",
+        "+0.00% [+0.00%, +0.00%]",
+        "+4.80% [+1.00%, +9.00%]",
+    ]
+    assert table["never_traded"].tolist() == [False, False, True, False]
     assert curve["equity"].tolist() == [2_000.0, 2_100.0, 2_200.0]
     # closes 11, 12, 9 from the first bar of the run, one 1 % fee paid on entry
     assert hold["buy_hold"].tolist() == pytest.approx(
@@ -245,7 +268,7 @@ def test_candlesticks_carry_the_up_probability_on_a_second_axis() -> None:
         }
     )
 
-    figure = data.candlestick_figure(bars, predictions, "AAPL")
+    figure = figures.candlestick_figure(bars, predictions, "AAPL")
 
     types = [trace.type for trace in figure.data]
     assert types == ["candlestick", "scatter", "scatter"]
@@ -253,7 +276,7 @@ def test_candlesticks_carry_the_up_probability_on_a_second_axis() -> None:
     assert figure.data[1].yaxis == "y2" and list(figure.data[1].y) == [0.4, 0.6]
     assert figure.data[2].mode == "markers"
     assert list(figure.layout.yaxis2.range) == [0, 1]
-    assert [t.type for t in data.candlestick_figure(bars, None, "AAPL").data] == ["candlestick"]
+    assert [t.type for t in figures.candlestick_figure(bars, None, "AAPL").data] == ["candlestick"]
 
 
 def test_auc_figure_plots_successful_runs_against_chance() -> None:
@@ -263,29 +286,33 @@ def test_auc_figure_plots_successful_runs_against_chance() -> None:
             "trained_at": [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)],
             "status": ["ok", "skipped", "ok"],
             "auc": [0.55, None, 0.6],
+            "auc_ci_low": [0.45, None, 0.58],
+            "auc_ci_high": [0.65, None, 0.61],
         }
     )
 
-    figure = data.auc_figure(runs)
+    figure = figures.auc_figure(runs)
 
     assert list(figure.data[0].y) == [0.55, 0.6]
+    assert list(figure.data[0].error_y.array) == pytest.approx([0.1, 0.01])
+    assert list(figure.data[0].error_y.arrayminus) == pytest.approx([0.1, 0.02])
     assert [shape.y0 for shape in figure.layout.shapes] == [0.5]
 
 
 def test_equity_rates_quarantine_and_tables_figures() -> None:
     equity = pd.DataFrame({"window_start": [_minute(0), _minute(1)], "equity": [100.0, 101.0]})
     hold = pd.DataFrame({"window_start": [_minute(0), _minute(1)], "buy_hold": [99.9, 98.0]})
-    assert [t.name for t in data.equity_figure(equity, hold, "AAPL").data] == [
-        "trader",
+    assert [t.name for t in figures.equity_figure(equity, hold, "AAPL").data] == [
+        "q_learning agent",
         "buy and hold",
     ]
 
     rates = data.rates_frame(
         [{"timestamp": "2026-01-02T09:00:00Z", "inputRowsPerSecond": 3.0}], "gold"
     )
-    assert len(data.rates_figure(rates).data) == 2
+    assert len(figures.rates_figure(rates).data) == 2
 
-    bars = data.quarantine_figure({"late": 3, "duplicate": 1}).data[0]
+    bars = figures.quarantine_figure({"late": 3, "duplicate": 1}).data[0]
     assert (list(bars.x), list(bars.y)) == (["late", "duplicate"], [3, 1])
 
     tables = pd.DataFrame(
@@ -296,4 +323,49 @@ def test_equity_rates_quarantine_and_tables_figures() -> None:
             "version": [1, None],
         }
     )
-    assert list(data.tables_figure(tables).data[0].x) == ["bronze"]
+    assert list(figures.tables_figure(tables).data[0].x) == ["bronze"]
+
+
+def test_the_excess_figure_shows_each_strategy_with_its_interval_against_zero() -> None:
+    latest = pd.DataFrame(
+        {
+            "symbol": ["AAPL", "AAPL", "MSFT"],
+            "strategy": ["q_learning", "classifier", "q_learning"],
+            "excess_vs_exposure_matched": [0.02, None, -0.01],
+            "excess_ci_low": [0.01, None, -0.03],
+            "excess_ci_high": [0.05, None, 0.02],
+        }
+    )
+
+    figure = figures.excess_figure(latest)
+
+    points = figure.data[0]
+    assert list(points.x) == ["AAPL · q_learning", "MSFT · q_learning"]  # no figure, no point
+    assert list(points.y) == [0.02, -0.01]
+    assert list(points.error_y.array) == pytest.approx([0.03, 0.03])
+    assert list(points.error_y.arrayminus) == pytest.approx([0.01, 0.02])
+    assert [shape.y0 for shape in figure.layout.shapes] == [0.0]
+
+
+def test_the_open_bar_is_drawn_after_the_closed_ones() -> None:
+    live = [
+        {"symbol": "MSFT", "window_start": "2026-01-02T09:03:00+00:00", "close": 5.0},
+        {
+            "symbol": "AAPL",
+            "window_start": "2026-01-02T09:03:00+00:00",
+            "open": 9.0,
+            "high": 10.0,
+            "low": 8.5,
+            "close": 9.5,
+            "total_volume": 40,
+        },
+    ]
+    open_bars = data.live_bars_frame(live, "AAPL")
+    assert open_bars["close"].tolist() == [9.5]
+    assert open_bars["window_start"].tolist() == [_minute(3)]
+    assert data.live_bars_frame(live, "GOOG").empty
+
+    figure = figures.candlestick_figure(_bars("AAPL", [10.0, 11.0, 12.0]), None, "AAPL", open_bars)
+
+    assert [trace.name for trace in figure.data] == ["AAPL", "AAPL, open bar"]
+    assert list(figure.data[1].close) == [9.5]
