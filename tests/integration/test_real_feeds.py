@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from confluent_kafka.admin import AdminClient
 from pyspark.sql import SparkSession
-from support import START, produce_raw, produce_ticks, read_table, run_cli
+from support import START, produce_raw, produce_ticks, read_bars, read_table, run_cli
 
 from financelake.config import Settings
 from financelake.kafka.client import confluent_config
@@ -81,7 +81,7 @@ def test_a_symbol_backfilled_two_hours_behind_is_not_late(
     assert (silver.symbol == "MSFT").sum() == len(backfill)
     assert list(quarantine.reason_code) == ["late"]
     assert quarantine.reason.iloc[0].startswith("late: event time")
-    gold = read_table(settings, "gold")
+    gold = read_bars(settings)  # closed bars and the ones still open
     assert (gold.symbol == "MSFT").sum() == 20  # 240 ticks 5 s apart: 20 one-minute bars
 
 
@@ -123,7 +123,7 @@ def test_trade_ticks_without_ohlc_flow_to_silver_and_gold(
     assert len(silver) == 120
     for column in ("open", "high", "low", "price_range", "price_change_pct"):
         assert silver[column].isna().all(), column
-    gold = read_table(settings, "gold").sort_values("window_start")
+    gold = read_bars(settings).sort_values("window_start")
     assert list(gold.open) == [prices[0], prices[60]]
     assert list(gold.close) == [prices[59], prices[119]]
     assert list(gold.high) == [max(prices[:60]), max(prices[60:])]
@@ -164,7 +164,7 @@ def test_a_multi_symbol_file_replays_bar_for_bar(
 
     silver, _ = assert_each_record_once(daily)
     assert len(silver) == int(final[1])
-    gold = read_table(daily, "gold").sort_values(["symbol", "window_start"])
+    gold = read_bars(daily).sort_values(["symbol", "window_start"])
     want = BARS.assign(Date=pd.to_datetime(BARS.Date)).sort_values(["Symbol", "Date"])
     assert list(gold.symbol) == list(want.Symbol)
     for ours, theirs in [("open", "Open"), ("high", "High"), ("low", "Low"), ("close", "Close")]:
