@@ -72,7 +72,7 @@ def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict
     root = workspace.path(spec.name)
     # The market runs MARKET_SPEEDUP times faster than the clock: its ticks are "future" to the
     # pipeline's guard by design, as in the demo.
-    config = settings(broker, topic, root / "lake").model_copy(update={"max_future": "3650 days"})
+    config = settings(broker, topic, root / "lake")
     lake = Path(config.lake_root)
     create_topic(config, topic)
     live_start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)

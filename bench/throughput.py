@@ -218,6 +218,8 @@ def pipeline_drain(
     }
     if silver_rows + quarantined != ticks:
         result["warning"] = f"silver + quarantine hold {silver_rows + quarantined:,} rows"
+    elif quarantined:  # the bench's ticks are all valid: a quarantined one times the wrong path
+        result["warning"] = f"{quarantined:,} of the bench's valid ticks went to quarantine"
     if with_files:
         result["files"] = {
             table: deltalog.file_stats(lake / table)
