@@ -4,12 +4,14 @@
     healthcheck.py http URL        URL answers 200 (a Spark master must be ALIVE, a worker
                                    registered with a master)
     healthcheck.py pipeline        the pipeline's streams reported progress lately (its Spark
-                                   UI answers, if the lake is remote: no progress files there)
+                                   UI answers, if the lake is remote: no progress files there),
+                                   and `financelake status --check` finds nothing wrong
     healthcheck.py kafka           the broker answers with our credentials and has the topic
     healthcheck.py image           the package imports and the JVM jars are in place
 
 Without arguments the container's processes decide: a Spark master or worker is checked through
-its web UI, `financelake run` through its progress files (its Spark UI if the lake is remote),
+its web UI, `financelake run` through its progress files (its Spark UI if the lake is remote) and
+`financelake status --check` (broker, stale streams, lag, the last training run),
 `financelake dashboard` through Streamlit's health endpoint, `financelake produce` through
 Kafka, anything else through `image`. A `financelake` command line is parsed by the CLI itself
 (with this container's FINANCELAKE_* variables), so the check looks where the process does.
@@ -168,11 +170,28 @@ def _financelake_check(argv: list[str]) -> Check:
     return Check("image", check_image)
 
 
+def check_status(settings: Settings) -> str:
+    """`financelake status --check` with the pipeline's own settings finds nothing wrong."""
+    from financelake.status.check import check_status as judge
+    from financelake.status.report import status_report
+
+    result = judge(
+        status_report(settings), max_lag=settings.check_max_lag, stale_s=settings.check_stale_s
+    )
+    if not result.healthy:
+        raise Unhealthy(result.line)
+    return f"status --check: {result.line}"
+
+
 def pipeline_check(settings: Settings, max_age_s: float = PROGRESS_MAX_AGE_S) -> Check:
-    """Progress files of a local lake; the driver's Spark UI for a remote one."""
+    """The streams ran lately (progress files of a local lake; the driver's Spark UI for a
+    remote one), then `status --check`. Status alone would call a pipeline that has not run
+    a batch yet healthy, so the progress probe goes first."""
     if settings.is_local_lake:
-        return Check("pipeline", partial(check_progress, settings.lake_root, max_age_s))
-    return Check("pipeline", partial(check_http, "http://127.0.0.1:4040/api/v1/applications"))
+        running = partial(check_progress, settings.lake_root, max_age_s)
+    else:
+        running = partial(check_http, "http://127.0.0.1:4040/api/v1/applications")
+    return Check("pipeline", lambda: f"{running()}; {check_status(settings)}")
 
 
 def running_cmdlines(proc: Path = Path("/proc")) -> list[list[str]]:

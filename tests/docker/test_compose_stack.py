@@ -192,6 +192,9 @@ def test_status_inside_the_stack_reports_a_healthy_pipeline(stack: Stack) -> Non
 
     report = poll(healthy, HEALTHY_TIMEOUT_S, "a healthy `financelake status`")
     assert report["kafka"]["end_offset_total"] > 0
+    # The pipeline's own health check, as its container runs it (the image's HEALTHCHECK).
+    check = stack.run("exec", "-T", "pipeline", "financelake", "status", "--check", check=False)
+    assert (check.returncode, check.stdout.strip()) == (0, "ok"), check.stdout + check.stderr
     for service in SERVICES:
         assert stack.container(service)["State"]["Health"]["Status"] == "healthy", service
 

@@ -26,8 +26,10 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from support import load_healthcheck
 
 from financelake.config import REPO_ROOT, TABLES, Settings
+from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.lake.values import parse_time
 from financelake.maintenance import run_maintenance
@@ -294,6 +296,25 @@ def test_status_check_passes_on_a_drained_lake(lake: Settings) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
 
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def test_the_containers_pipeline_probe_is_status_check(
+    lake: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker/healthcheck.py's `pipeline` probe (the image's HEALTHCHECK of `financelake run`):
+    streams reported progress lately, then `status --check` of the pipeline's settings."""
+    healthcheck = load_healthcheck()
+    for name, value in settings_env(lake, base={}).items():
+        monkeypatch.setenv(name, value)
+    progress = sorted(Path(lake.lake_root, "_status", "streams").glob("*.json"))
+    assert progress, "the drain wrote progress files"
+    now = time.time()
+    for path in progress:
+        os.utime(path, (now, now))  # the probe asks for progress younger than 120 s
+    assert healthcheck.main(["pipeline"]) == 0
+
+    monkeypatch.setenv("FINANCELAKE_BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    assert healthcheck.main(["pipeline"]) == 1  # progress alone is not health: Kafka is gone
 
 
 def test_status_lag_counts_the_messages_not_read_yet(lake: Settings) -> None:
