@@ -172,12 +172,9 @@ def _financelake_check(argv: list[str]) -> Check:
 
 def check_status(settings: Settings) -> str:
     """`financelake status --check` with the pipeline's own settings finds nothing wrong."""
-    from financelake.status.check import check_status as judge
-    from financelake.status.report import status_report
+    from financelake.status.check import check_lake
 
-    result = judge(
-        status_report(settings), max_lag=settings.check_max_lag, stale_s=settings.check_stale_s
-    )
+    result = check_lake(settings)
     if not result.healthy:
         raise Unhealthy(result.line)
     return f"status --check: {result.line}"

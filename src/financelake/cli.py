@@ -304,14 +304,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     from financelake.status import collect_status, render_status
 
     if args.check:
-        from financelake.status.check import check_status
-        from financelake.status.report import status_report
+        from financelake.status.check import check_lake
 
-        result = check_status(
-            status_report(settings),
-            max_lag=settings.check_max_lag,
-            stale_s=settings.check_stale_s,
-        )
+        result = check_lake(settings)
         print(result.line)
         return result.exit_code
     report = collect_status(settings)

@@ -85,6 +85,11 @@ class Stack:
         """Every service's log, for a look after the run (`down` deletes them)."""
         logs = self.run("logs", "--no-color", "--timestamps", check=False)
         (ARTIFACTS / "stack.log").write_text(logs.stdout + logs.stderr)
+        health = {}  # what each service's health check last said (docker keeps five)
+        for container_id in self.run("ps", "--all", "--quiet", check=False).stdout.split():
+            state = json.loads(docker("inspect", container_id).stdout)[0]
+            health[state["Name"]] = state["State"].get("Health")
+        (ARTIFACTS / "health.json").write_text(json.dumps(health, indent=2) + "\n")
 
     def container(self, service: str) -> dict[str, Any]:
         (container_id,) = self.run("ps", "--all", "--quiet", service).stdout.split()

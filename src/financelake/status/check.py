@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from financelake.config import Settings
 from financelake.service_state import ServiceState
-from financelake.status.report import StatusReport
+from financelake.status.report import StatusReport, status_report
 from financelake.status.results import FAILED
 from financelake.status.streams import LagUnit
 
 OK_LINE = "ok"
+# Kafka may take longer to answer a health check than an interactive `status` (2 s): on a busy
+# machine a slow answer is not an outage. Within a container probe's 20 s timeout.
+CHECK_KAFKA_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,12 @@ class CheckResult:
     @property
     def line(self) -> str:
         return OK_LINE if self.healthy else "unhealthy: " + "; ".join(self.problems)
+
+
+def check_lake(settings: Settings) -> CheckResult:
+    """`financelake status --check`: read the report of `settings`' lake and judge it."""
+    report = status_report(settings, kafka_timeout_s=CHECK_KAFKA_TIMEOUT_S)
+    return check_status(report, max_lag=settings.check_max_lag, stale_s=settings.check_stale_s)
 
 
 def check_status(report: StatusReport, *, max_lag: int, stale_s: float) -> CheckResult:
