@@ -91,6 +91,15 @@ class Stack:
             health[state["Name"]] = state["State"].get("Health")
         (ARTIFACTS / "health.json").write_text(json.dumps(health, indent=2) + "\n")
 
+    def state(self, service: str) -> str:
+        """The service's container state (running, created, exited...), or "absent"."""
+        ids = self.run("ps", "--all", "--quiet", service, check=False).stdout.split()
+        return (
+            str(json.loads(docker("inspect", ids[0]).stdout)[0]["State"]["Status"])
+            if ids
+            else "absent"
+        )
+
     def container(self, service: str) -> dict[str, Any]:
         (container_id,) = self.run("ps", "--all", "--quiet", service).stdout.split()
         inspected = docker("inspect", container_id).stdout
@@ -147,6 +156,12 @@ def stack() -> Iterator[Stack]:
     try:
         stack.run("up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S))
         stack.timings["stack_up_s"] = round(time.monotonic() - started)
+        # Compose's --wait can return 0 while a service whose dependency turned unhealthy was
+        # never started: say so here, not as five confusing failures later.
+        states = {service: stack.state(service) for service in SERVICES}
+        if any(state != "running" for state in states.values()):
+            stack.save_logs()
+            pytest.fail(f"the stack did not come up: {states} (see {ARTIFACTS}/health.json)")
         yield stack
     finally:
         if any(leftovers().values()):  # a test failed before the last one
