@@ -63,6 +63,22 @@ def delta_properties(auto_compact: bool, checkpoint_interval: int) -> dict[str, 
     }
 
 
+def retention_properties(log_retention: str) -> dict[str, str]:
+    """Delta table properties that bound the transaction log.
+
+    Log JSON older than `log_retention` is deleted whenever Delta writes a checkpoint (every 100
+    commits on the streamed tables), so at one commit a second a table keeps about one
+    `log_retention` of log files (86,400 a day) instead of Delta's default 30 days; time travel
+    (`train --as-of-version`) reaches as far back. Delta requires the tombstone retention not to
+    exceed the log's, so both take `log_retention`; VACUUM's own retention is separate.
+    """
+    return {
+        "delta.logRetentionDuration": f"interval {log_retention}",
+        "delta.deletedFileRetentionDuration": f"interval {log_retention}",
+        "delta.enableExpiredLogCleanup": "true",
+    }
+
+
 def _streamed(name: str, schema: StructType, description: str) -> Table:
     return Table(name, schema, description, WriteMode.APPEND, ("date",), checkpoint_interval=100)
 

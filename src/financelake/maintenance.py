@@ -20,7 +20,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from financelake.catalog import STREAMED_TABLES, WriteMode, table
+from financelake.catalog import STREAMED_TABLES, WriteMode, retention_properties, table
 from financelake.config import TABLES, Settings, interval_seconds
 from financelake.schemas import MAINTENANCE
 from financelake.spark import hadoop_path
@@ -77,29 +77,13 @@ class MaintenanceRun:
         )
 
 
-def retention_properties(settings: Settings) -> dict[str, str]:
-    """Delta table properties that bound the transaction log.
-
-    Log JSON older than `log_retention` is deleted whenever Delta writes a checkpoint (every 100
-    commits on the streamed tables), so at one commit a second a table keeps about one
-    `log_retention` of log files (86,400 a day) instead of Delta's default 30 days; time travel
-    (`train --as-of-version`) reaches as far back. Delta requires the tombstone retention not to
-    exceed the log's, so both take `log_retention`; VACUUM's own retention is separate.
-    """
-    return {
-        "delta.logRetentionDuration": f"interval {settings.log_retention}",
-        "delta.deletedFileRetentionDuration": f"interval {settings.log_retention}",
-        "delta.enableExpiredLogCleanup": "true",
-    }
-
-
 def apply_retention_properties(spark: SparkSession, settings: Settings) -> list[str]:
     """Set `retention_properties` on every existing table whose properties differ.
 
     Call it before the streams start: a property change is a metadata commit, which would make a
     concurrent blind append fail. Returns the tables that changed.
     """
-    wanted = retention_properties(settings)
+    wanted = retention_properties(settings.log_retention)
     changed = []
     for name in _existing_tables(spark, settings):
         path = settings.table_path(name)

@@ -25,13 +25,15 @@ def require_checkpoints(
     """`written_by` maps each query name to the table it writes; raise CheckpointLostError if
     the table holds rows but the query's checkpoint has recorded no batch."""
     for query, table in written_by.items():
-        path = settings.table_path(table)
-        if not DeltaTable.isDeltaTable(spark, path):
-            continue
-        if not spark.read.format("delta").load(path).limit(1).count():
-            continue
         checkpoint = settings.checkpoint_path(query)
-        if not _has_batches(spark, f"{checkpoint}/offsets"):
+        # Cheapest first: a file listing settles every restart; reading the table (a Spark
+        # job, seconds at start-up) is left for a checkpoint with no batch.
+        if _has_batches(spark, f"{checkpoint}/offsets"):
+            continue
+        path = settings.table_path(table)
+        if not DeltaTable.isDeltaTable(spark, path) or _created_empty(spark, path):
+            continue
+        if spark.read.format("delta").load(path).limit(1).count():
             raise CheckpointLostError(
                 f"the checkpoint of stream {query!r} ({checkpoint}) is missing or empty, but "
                 f"table {table!r} already holds data. Starting would re-read the source from "
@@ -39,6 +41,13 @@ def require_checkpoints(
                 f"or, to rebuild everything from the topic, move {settings.lake_root} aside "
                 "and start with an empty lake."
             )
+
+
+def _created_empty(spark: SparkSession, path: str) -> bool:
+    """Whether the table's only commit is its creation without rows (a new lake's tables):
+    read from the Delta log's history, no data scanned."""
+    latest = DeltaTable.forPath(spark, path).history(1).select("version", "operation").first()
+    return latest is not None and latest["version"] == 0 and latest["operation"] == "CREATE TABLE"
 
 
 def _has_batches(spark: SparkSession, folder: str) -> bool:

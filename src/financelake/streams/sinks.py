@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from financelake.catalog import STREAMED_TABLES, delta_properties, table
+from financelake.catalog import STREAMED_TABLES, delta_properties, retention_properties, table
 from financelake.config import Settings
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,13 @@ class DeltaSink:
     auto_compact: bool = False
     # Commits between Delta log checkpoints (see `Table.checkpoint_interval`).
     checkpoint_interval: int = 10
+    # Further properties set at creation, e.g. the log retention (`retention_properties`).
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, spark: SparkSession, settings: Settings, name: str) -> DeltaSink:
-        """The sink of a catalog table, with the catalog's schema, partitioning and properties."""
+        """The sink of a catalog table, with the catalog's schema, partitioning and properties,
+        and the lake's log retention (set at creation, so a new lake needs no ALTER TABLE)."""
         entry = table(name)
         return cls(
             spark,
@@ -42,6 +45,10 @@ class DeltaSink:
             partition_by=entry.partition_by,
             auto_compact=entry.auto_compact,
             checkpoint_interval=entry.checkpoint_interval,
+            extra_properties={
+                **entry.extra_properties,
+                **retention_properties(settings.log_retention),
+            },
         )
 
     def setup(self) -> None:
@@ -49,7 +56,11 @@ class DeltaSink:
         builder = (
             DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(self.schema)
         )
-        for key, value in delta_properties(self.auto_compact, self.checkpoint_interval).items():
+        properties = {
+            **delta_properties(self.auto_compact, self.checkpoint_interval),
+            **self.extra_properties,
+        }
+        for key, value in properties.items():
             builder = builder.property(key, value)
         if self.partition_by:
             builder = builder.partitionedBy(*self.partition_by)
