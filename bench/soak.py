@@ -4,8 +4,8 @@ show that storage, the Delta log, model folders, memory and ingest time level of
     python -m bench.soak [--minutes 30] [--rate 2000] [--sample-s 30] [--retention "10 minutes"]
 
 Every `--sample-s` it records, per table, live data files and bytes and `_delta_log` files and
-bytes; model folders; the resident memory of the service (Python + Spark JVM), the producer and
-the broker; and the p95 of the ingest stream's batch durations over the sample. With retention of
+bytes; model folders; resident memory by role (broker, Spark JVM, Python: service and
+producer); and the p95 of the ingest stream's batch durations over the sample. With retention of
 a few minutes, half an hour reaches the steady state a week at the defaults would: maintenance
 (every `--maintenance-s`) compacts, vacuums and expires as the service would.
 
@@ -20,25 +20,15 @@ import argparse
 import json
 import logging
 import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.harness import (
-    RESULTS_DIR,
-    Broker,
-    Workspace,
-    child_env,
-    create_topic,
-    financelake,
-    settings,
-    wait_for,
-)
+from bench.harness import RESULTS_DIR, Workspace, financelake, wait_for
+from bench.memory import RssSampler
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
@@ -89,19 +79,6 @@ def _ingest_batch_seconds(config: Settings, since: datetime) -> list[float]:
         for line in read_history(config.lake_root, INGEST_QUERY)
         if line.timestamp is not None and line.timestamp >= since and line.trigger_ms is not None
     ]
-
-
-def rss_mb(pids: dict[str, int]) -> dict[str, float]:
-    """Resident memory of each named process tree (a role and all its children)."""
-    sizes = {}
-    for role, pid in pids.items():
-        try:
-            root = psutil.Process(pid)
-            tree = [root, *root.children(recursive=True)]
-            sizes[role] = sum(p.memory_info().rss for p in tree if p.is_running()) / MB
-        except psutil.NoSuchProcess:
-            sizes[role] = 0.0
-    return sizes
 
 
 def levelled(samples: list[Sample]) -> dict[str, dict[str, Any]]:
@@ -162,69 +139,53 @@ def write_chart(samples: list[Sample], path: Path) -> None:
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    workspace = Workspace.create(f"soak-{stamp}", keep=args.keep)
-    broker = Broker.start(workspace)
-    stop = threading.Event()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ws = Workspace.create(f"soak-{stamp}", keep=args.keep)
     samples: list[Sample] = []
     try:
-        config = settings(broker, "soak", workspace.path("lake")).model_copy(
-            update={
-                "vacuum_retention": args.retention,
-                "log_retention": args.retention,
-                "predictions_retention": args.retention,
-                "equity_retention": args.retention,
-                "keep_models": 5,
-                "compact_interval_s": args.maintenance_s,
-            }
-        )
-        create_topic(config, "soak")
-        env = child_env(config, workspace)
-        service_log, producer_log = workspace.log_file("service"), workspace.log_file("producer")
-        service = workspace.spawn(financelake("run"), service_log, env)
-        producer = workspace.spawn(
-            financelake(
-                "produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"
-            ),
-            producer_log,
-            env,
-        )
-        wait_for(
-            lambda: Path(config.table_path("silver")).exists(),
-            600,
-            "Silver's first rows",
-            service,
-            service_log,
-        )
-        started = time.monotonic()
-        pids = {"service": service.pid, "producer": producer.pid}
-        if broker.pid:
-            pids["broker"] = broker.pid
-        last = datetime.now(UTC)
-        while not stop.wait(args.sample_s):
-            for child, log_path in ((service, service_log), (producer, producer_log)):
-                if child.poll() is not None:
-                    raise RuntimeError(f"{log_path.stem} exited early; see {log_path}")
-            at = time.monotonic() - started
-            sample = sample_lake(config, at, last)
-            sample.rss_mb = rss_mb(pids)
-            last = datetime.now(UTC)
-            samples.append(sample)
-            log.info(
-                "%5.1f min: silver %s files, %s log files; RSS %s MB; ingest p95 %s s",
-                at / 60,
-                sample.tables.get("silver", {}).get("live_files"),
-                sample.tables.get("silver", {}).get("log_files"),
-                {k: round(v) for k, v in sample.rss_mb.items()},
-                None if sample.ingest_p95_s is None else round(sample.ingest_p95_s, 2),
+        ws.start_broker()
+        retention = {
+            f"{name}_retention": args.retention
+            for name in ("vacuum", "log", "predictions", "equity")
+        }
+        config = ws.new_topic(
+            "soak", ws.path("lake"), keep_models=5, compact_interval_s=args.maintenance_s,
+            **retention,
+        )  # fmt: skip
+        produce = ["produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"]
+        with RssSampler(ws.broker_pid, interval_s=args.sample_s) as memory:
+            service = ws.spawn(financelake("run"), "service", config)
+            producer = ws.spawn(financelake(*produce), "producer", config)
+            memory.watch(service.pid)
+            memory.watch(producer.pid)
+            wait_for(
+                lambda: table_summary(config.table_path("silver")).exists, 600, "Silver", service
             )
-            if at >= args.minutes * 60:
-                break
-        workspace.stop_all()
+            started = time.monotonic()
+            last = datetime.now(UTC)
+            while time.monotonic() - started < args.minutes * 60:
+                # The run's own pace: one sample per interval, nothing else waits on it.
+                wait_for(
+                    partial(lambda seen: len(memory.series) > seen, len(memory.series)),
+                    2 * args.sample_s,
+                    "a memory sample",
+                )
+                for child, name in ((service, "service"), (producer, "producer")):
+                    if child.poll() is not None:
+                        raise RuntimeError(f"{name} exited early; {ws.tail(name)}")
+                sample = sample_lake(config, time.monotonic() - started, last)
+                sample.rss_mb = {k: v for k, v in memory.series[-1].items() if k != "t"}
+                last = datetime.now(UTC)
+                samples.append(sample)
+                log.info(
+                    "%5.1f min: silver %s; RSS %s MB; ingest p95 %s s",
+                    sample.at_s / 60,
+                    sample.tables.get("silver"),
+                    {k: round(v) for k, v in sample.rss_mb.items()},
+                    sample.ingest_p95_s,
+                )
     finally:
-        workspace.stop_all()
-        broker.close()
-        workspace.cleanup()
+        ws.close()
     verdicts = levelled(samples)
     summary = {
         "stamp": stamp,
