@@ -21,7 +21,6 @@ import json
 import logging
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -40,61 +39,40 @@ MB = 1024 * 1024
 LEVEL_TOLERANCE = 0.15
 
 
-@dataclass
-class Sample:
-    at_s: float
-    tables: dict[str, dict[str, float]] = field(default_factory=dict)
-    model_folders: int = 0
-    rss_mb: dict[str, float] = field(default_factory=dict)
-    ingest_p95_s: float | None = None
-    ingest_batches: int = 0
-
-
-def sample_lake(config: Settings, at_s: float, since: datetime) -> Sample:
-    """One sample of the lake's size (delta-rs and the file system; no JVM)."""
-    result = Sample(at_s)
+def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
+    """One sample of the lake's size (delta-rs and the file system; no JVM), keyed by series:
+    `<table>.live_files`, `.live_mb`, `.log_files`, `.log_mb`; `model_folders`;
+    `ingest_p95_s` (of the ingest batches since `since`)."""
+    sample: dict[str, float] = {}
     for name in TABLES:
         summary = table_summary(config.table_path(name))
         if not summary.exists:
             continue
         log_files = list((Path(config.table_path(name)) / "_delta_log").iterdir())
-        result.tables[name] = {
-            "live_files": summary.files,
-            "live_mb": summary.size_bytes / MB,
-            "log_files": len(log_files),
-            "log_mb": sum(f.stat().st_size for f in log_files) / MB,
+        sample |= {
+            f"{name}.live_files": summary.files,
+            f"{name}.live_mb": summary.size_bytes / MB,
+            f"{name}.log_files": len(log_files),
+            f"{name}.log_mb": sum(f.stat().st_size for f in log_files) / MB,
         }
     models = Path(config.models_path) / "classifier"
-    result.model_folders = len(list(models.iterdir())) if models.exists() else 0
-    durations = _ingest_batch_seconds(config, since)
-    result.ingest_batches = len(durations)
-    if len(durations) >= 2:
-        result.ingest_p95_s = statistics.quantiles(durations, n=20)[-1]
-    return result
-
-
-def _ingest_batch_seconds(config: Settings, since: datetime) -> list[float]:
-    return [
+    sample["model_folders"] = len(list(models.iterdir())) if models.exists() else 0
+    durations = [
         line.trigger_ms / 1000
         for line in read_history(config.lake_root, INGEST_QUERY)
         if line.timestamp is not None and line.timestamp >= since and line.trigger_ms is not None
     ]
+    if len(durations) >= 2:
+        sample["ingest_p95_s"] = statistics.quantiles(durations, n=20)[-1]
+    return sample
 
 
-def levelled(samples: list[Sample]) -> dict[str, dict[str, Any]]:
+def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Per series: mean of the second and last thirds and whether it stopped growing."""
-    series: dict[str, list[float]] = {}
-    for sample in samples:
-        for table, figures in sample.tables.items():
-            for key, value in figures.items():
-                series.setdefault(f"{table}.{key}", []).append(value)
-        series.setdefault("model_folders", []).append(sample.model_folders)
-        for role, value in sample.rss_mb.items():
-            series.setdefault(f"rss_mb.{role}", []).append(value)
-        if sample.ingest_p95_s is not None:
-            series.setdefault("ingest_p95_s", []).append(sample.ingest_p95_s)
+    names = dict.fromkeys(k for sample in samples for k in sample if k != "at_s")
     verdicts = {}
-    for name, values in series.items():
+    for name in names:
+        values = [sample[name] for sample in samples if name in sample]
         third = len(values) // 3
         if third < 2:
             verdicts[name] = {"levelled": None, "note": "too few samples"}
@@ -112,36 +90,27 @@ def levelled(samples: list[Sample]) -> dict[str, dict[str, Any]]:
     return verdicts
 
 
-def write_chart(samples: list[Sample], path: Path) -> None:
-    """One HTML page: a small chart per kind of series over the run's minutes."""
-    import plotly.graph_objects as go
+def write_chart(samples: list[dict[str, float]], path: Path) -> None:
+    """One HTML page: a panel per kind of series (live files, log files, RSS, ...) over minutes."""
     from plotly.subplots import make_subplots
 
-    minutes = [s.at_s / 60 for s in samples]
-    panels = ["live files", "live MB", "_delta_log files", "RSS MB", "ingest batch p95 (s)"]
-    figure = make_subplots(rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True)
-    tables = sorted({t for s in samples for t in s.tables})
-    for row, key in enumerate(("live_files", "live_mb", "log_files"), start=1):
-        for table in tables:
-            values = [s.tables.get(table, {}).get(key) for s in samples]
-            figure.add_trace(go.Scatter(x=minutes, y=values, name=f"{table} {key}"), row, 1)
-    figure.add_trace(
-        go.Scatter(x=minutes, y=[s.model_folders for s in samples], name="model folders"), 3, 1
-    )
-    for role in sorted({r for s in samples for r in s.rss_mb}):
-        values = [s.rss_mb.get(role) for s in samples]
-        figure.add_trace(go.Scatter(x=minutes, y=values, name=f"RSS {role}"), 4, 1)
-    figure.add_trace(
-        go.Scatter(x=minutes, y=[s.ingest_p95_s for s in samples], name="ingest p95"), 5, 1
-    )
-    figure.update_layout(height=300 * len(panels), title="FinanceLake soak", xaxis5_title="minutes")
-    figure.write_html(path, include_plotlyjs=True)
+    names = list(dict.fromkeys(k for sample in samples for k in sample if k != "at_s"))
+    kinds = sorted({name.rsplit(".", 1)[-1] for name in names})
+    chart = make_subplots(rows=len(kinds), cols=1, subplot_titles=kinds, shared_xaxes=True)
+    for name in names:
+        minutes = [s["at_s"] / 60 for s in samples if name in s]
+        values = [s[name] for s in samples if name in s]
+        chart.add_scatter(
+            x=minutes, y=values, name=name, row=kinds.index(name.rsplit(".", 1)[-1]) + 1, col=1
+        )
+    chart.update_layout(height=250 * len(kinds), title="FinanceLake soak (minutes)")
+    chart.write_html(path, include_plotlyjs=True)
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     ws = Workspace.create(f"soak-{stamp}", keep=args.keep)
-    samples: list[Sample] = []
+    samples: list[dict[str, float]] = []
     try:
         ws.start_broker()
         retention = {
@@ -173,16 +142,14 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 for child, name in ((service, "service"), (producer, "producer")):
                     if child.poll() is not None:
                         raise RuntimeError(f"{name} exited early; {ws.tail(name)}")
-                sample = sample_lake(config, time.monotonic() - started, last)
-                sample.rss_mb = {k: v for k, v in memory.series[-1].items() if k != "t"}
+                rss = {f"{k}.rss_mb": v for k, v in memory.series[-1].items() if k != "t"}
+                sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
                 last = datetime.now(UTC)
                 samples.append(sample)
                 log.info(
-                    "%5.1f min: silver %s; RSS %s MB; ingest p95 %s s",
-                    sample.at_s / 60,
-                    sample.tables.get("silver"),
-                    {k: round(v) for k, v in sample.rss_mb.items()},
-                    sample.ingest_p95_s,
+                    "%5.1f min: %s",
+                    sample["at_s"] / 60,
+                    {k: round(v, 1) for k, v in sample.items()},
                 )
     finally:
         ws.close()
@@ -195,7 +162,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "maintenance_s": args.maintenance_s,
         "levelled": verdicts,
         "all_levelled": all(v["levelled"] is not False for v in verdicts.values()),
-        "samples": [asdict(s) for s in samples],
+        "samples": samples,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"soak-{stamp}.json").write_text(json.dumps(summary, indent=2))

@@ -25,6 +25,6 @@ def distance(key: str, value: float) -> tuple[str, str]:
     met = value >= target if op == ">=" else value <= target
     ratio = f"{value / target:.2f}x target"
     return (
-        f"{'≥' if op == '>=' else '≤'} {target:g}",
+        f"{'≥' if op == '>=' else '≤'} {target:,g}",
         f"met ({ratio})" if met else f"missed ({ratio})",
     )
