@@ -72,7 +72,7 @@ class Workspace:
             self.broker.stop()
         if not self.keep and self.root.exists():
             for entry in self.root.iterdir():
-                if entry.name != "logs":
+                if entry.name not in ("logs", "demo-logs"):  # the demo writes its logs there
                     shutil.rmtree(entry, ignore_errors=True)
 
     def path(self, *parts: str) -> Path:

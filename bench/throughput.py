@@ -88,10 +88,10 @@ def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
     header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
     if done.returncode != 0 or header is None or header + 1 >= len(lines):
         raise RuntimeError(f"ConsumerPerformance exited {done.returncode}: {done.stderr[-800:]}")
-    row = dict(
-        zip(lines[header].split(","), lines[header + 1].split(","), strict=False)
-    )  # fmt: skip
-    row = {k.strip(): v.strip() for k, v in row.items()}
+    names, values = (
+        [cell.strip() for cell in line.split(",")] for line in lines[header : header + 2]
+    )
+    row = dict(zip(names, values, strict=True))
     return {
         "kafka_tool_ticks_per_s": float(row["fetch.nMsg.sec"]),  # the group join excluded
         "kafka_tool_group_join_s": float(row["rebalance.time.ms"]) / 1000,

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +69,12 @@ def spark_floor() -> dict[str, Any]:
 def synthetic_gold(bars: int, settings: Settings) -> pd.DataFrame:
     """About `bars` closed Gold bars (four symbols, the simulator's prices), two days old."""
     per_symbol = max(1, bars // len(DEFAULT_SYMBOLS))
-    start = datetime.now().replace(second=0, microsecond=0) - timedelta(
+    start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(
         days=2, seconds=settings.bar_seconds * per_symbol
     )
     frame = simulate_bars(
         bars=per_symbol, seed=settings.seed, bar_seconds=settings.bar_seconds, start=start
-    )
+    ).reset_index(drop=True)
     rng = np.random.default_rng(settings.seed)
     close = frame["close"].to_numpy()
     open_ = frame.groupby("symbol")["close"].shift(1).fillna(frame["close"]).to_numpy()
