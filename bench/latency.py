@@ -88,7 +88,7 @@ def continuous_run(ws: Workspace, load: Load) -> Figures:
         "shutdown_s": stop_s,
         "shutdown_exit_code": service.returncode,  # -9: it had to be killed
         "series": series,
-        "files": files_by_table(config.lake_root, STREAMED_TABLES),
+        "files": files_by_table(config, STREAMED_TABLES),
     }
     ws.drop(ws.path(load.name))
     return figures

@@ -21,7 +21,7 @@ from bench.harness import Workspace, financelake
 from bench.memory import RssSampler
 from bench.worker import FLOOR_QUERY
 from financelake.catalog import STREAM_QUERIES, TABLE_NAMES
-from financelake.config import REPO_ROOT
+from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
 from financelake.lake.progress import read_history
@@ -161,16 +161,16 @@ def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> F
         raise RuntimeError(f"silver + quarantine hold {rows['silver'] + rows['quarantine']:,} rows")
     figures["memory"] = sampler.report()
     if with_files:
-        figures["files"] = files_by_table(config.lake_root, TABLE_NAMES)
+        figures["files"] = files_by_table(config, TABLE_NAMES)
     ws.drop(root)
     return figures
 
 
-def files_by_table(lake_root: str, names: tuple[str, ...]) -> Figures:
+def files_by_table(config: Settings, names: tuple[str, ...]) -> Figures:
     """F: per table, commits, data files added per data commit, live files and their mean size."""
     out: Figures = {}
     for name in names:
-        path = f"{lake_root}/{name}"
+        path = config.table_path(name)
         summary = table_summary(path)
         if not summary.exists:
             continue

@@ -60,7 +60,9 @@ def spark_floor() -> dict[str, Any]:
         assert folder is not None, "the bench's lakes are local"
         folder.mkdir(parents=True, exist_ok=True)
         for progress in query.recentProgress:
-            record_progress(folder, json.loads(progress.json))
+            record_progress(
+                folder, json.loads(progress.json) if hasattr(progress, "json") else progress
+            )
         return {"batches": len(query.recentProgress)}
     finally:
         spark.stop()
