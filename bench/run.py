@@ -87,7 +87,7 @@ class Bench:
         log.info("%s done in %.0f s", label, time.monotonic() - started)
         return result
 
-    def keep(self, prefix: str, figures: dict[str, Any] | None) -> dict[str, Any]:
+    def keep(self, prefix: str, figures: dict[str, Any] | None) -> None:
         """File `figures` under `prefix.`: memory peaks under m., files under f., series aside."""
         figures = dict(figures or {})
         if series := figures.pop("series", None):
@@ -100,7 +100,6 @@ class Bench:
             f"f.{prefix}.{k}": v for k, v in (figures.pop("files", None) or {}).items()
         }
         self.figures |= {f"{prefix}.{k}": v for k, v in figures.items()}
-        return figures
 
     def topic(self, ticks: int) -> str | None:
         """The pre-filled topic of `ticks` ticks (filled on first use; each fill is a B2 run)."""
@@ -175,9 +174,6 @@ class Bench:
         for rate in rates:
             load = self.load(rate)
             run = self.measure("L", f"L at {rate:,.0f}/s", latency.continuous_run, self.ws, load)
-            files = (run or {}).pop("files", {})
-            if rate == 1000 and self.wants("F"):
-                self.figures |= {f"f.l1000.{k}": v for k, v in files.items()}
             self.keep(f"l.{rate:.0f}", run)
 
     def load(self, rate: float, train_interval_s: float | None = None) -> latency.Load:

@@ -101,7 +101,7 @@ def test_percentiles_are_in_seconds_and_empty_input_gives_a_count_of_zero() -> N
 
 def test_a_target_says_met_or_missed_with_the_ratio() -> None:
     assert distance("l.1000.silver_p95_s", 0.75) == ("≤ 1.5", "met (0.50x target)")
-    assert distance("p.drain_ticks_per_s", 30_000.0) == ("≥ 60000", "missed (0.50x target)")
+    assert distance("p.drain_ticks_per_s", 30_000.0) == ("≥ 60,000", "missed (0.50x target)")
     assert distance("b1.confluent_ticks_per_s", 1.0) == ("", "")
 
 
@@ -133,8 +133,9 @@ def test_every_figure_key_and_every_target_is_documented_in_the_readme(
         percentiles("bronze", latencies)
         | percentiles("silver", latencies)
         | percentiles("gold_closed_lag", latencies)
-        | {"series": [{"t": 0, "p50": 1.0, "p95": 2.0}]},
+        | {"series": [{"t": 0, "p50": 1.0, "p95": 2.0}], "files": {"gold.live_files": 1}},
     )
+    bench.keep("demo", {"silver_rows": 5, "stop_s": 1.0, "memory": sampler.report()})
     bench.ratios()
     patterns = _documented_keys()
     undocumented = [k for k in [*bench.figures, *TARGETS] if not any(p.match(k) for p in patterns)]
@@ -142,4 +143,4 @@ def test_every_figure_key_and_every_target_is_documented_in_the_readme(
     assert {"p_over_b3_steady", "p.steady_ticks_per_s", "l.1000.gold_closed_lag_p95_s"} <= set(
         bench.figures
     )
-    assert set(bench.series) == {"m.p", "l.1000"}
+    assert set(bench.series) == {"m.p", "l.1000", "m.demo"}
