@@ -100,12 +100,13 @@ def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
 
 def steady_span(lake_root: str, queries: tuple[str, ...]) -> tuple[float, int] | None:
     """(seconds from the first micro-batch's start to the last one's end, batches) over
-    `queries`, from the progress files; None if no batch was recorded."""
+    `queries`, from the progress files; None if no batch was recorded. Batches that read no
+    rows (a query polling before its source has data) are not part of the work."""
     spans = [
         (start := batch.timestamp.timestamp(), start + (batch.trigger_ms or 0) / 1000)
         for query in queries
         for batch in read_history(lake_root, query)
-        if batch.timestamp is not None
+        if batch.timestamp is not None and batch.input_rows != 0
     ]
     if not spans:
         return None

@@ -38,6 +38,7 @@ def drained_lake(tmp_path: Path) -> str:
     for progress in (
         _batch("ingest", 1, 2_000, 600),
         _batch("ingest", 3, 1_500, 400),
+        _batch("gold", 0, 100, 0),  # Gold polling before Silver has data: not work
         _batch("gold", 5, 2_500, 1_000),
     ):
         record_progress(folder, progress)
