@@ -53,7 +53,7 @@ class Workspace:
             data_dir=self.path("kafka"),
             port=port,
             controller_port=port + 1,
-            jars_dir=REPO_ROOT / ".jars",
+            jars_dir=Settings().jars_dir,
             heap="512m",
         )
         self.broker.start()

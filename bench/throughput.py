@@ -21,7 +21,7 @@ from bench.harness import Workspace, financelake
 from bench.memory import RssSampler
 from bench.worker import FLOOR_QUERY
 from financelake.catalog import STREAM_QUERIES, TABLE_NAMES
-from financelake.config import REPO_ROOT, Settings
+from financelake.config import Settings
 from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
 from financelake.lake.progress import read_history
@@ -76,9 +76,10 @@ def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
     log4j = ws.path("logs") / "quiet-log4j2.properties"
     log4j.write_text("status = error\nrootLogger.level = ERROR\n")
     assert ws.broker is not None
+    jars = ws.settings(topic).jars_dir / "kafka"
     argv = [
         "java", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-        "-cp", f"{REPO_ROOT / '.jars' / 'kafka'}/*", "org.apache.kafka.tools.ConsumerPerformance",
+        "-cp", f"{jars}/*", "org.apache.kafka.tools.ConsumerPerformance",
         "--bootstrap-server", ws.broker.address, "--topic", topic, "--messages", str(ticks),
         "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--timeout", "30000",
     ]  # fmt: skip
