@@ -48,11 +48,15 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            usage = {"t": round(time.monotonic() - self._started, 1), **dict.fromkeys(ROLES, 0.0)}
-            for process in self._processes():
-                with contextlib.suppress(psutil.Error):
-                    usage[self._role(process)] += process.memory_info().rss / MB
-            self.series.append(usage)
+            self.series.append({"t": round(time.monotonic() - self._started, 1), **self.sample()})
+
+    def sample(self) -> dict[str, float]:
+        """MB resident per role right now."""
+        usage = dict.fromkeys(ROLES, 0.0)
+        for process in self._processes().values():
+            with contextlib.suppress(psutil.Error):
+                usage[self._role(process)] += process.memory_info().rss / MB
+        return usage
 
     def _processes(self) -> dict[int, psutil.Process]:
         found: dict[int, psutil.Process] = {}

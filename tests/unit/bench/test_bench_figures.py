@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,11 @@ def test_every_figure_key_and_every_target_is_documented_in_the_readme(
         bench.figures
     )
     assert set(bench.series) == {"m.p", "l.1000", "m.demo"}
+
+
+def test_the_sampler_counts_a_watched_python_process_as_python() -> None:
+    sampler = RssSampler(None)
+    sampler.watch(os.getpid())
+    usage = sampler.sample()
+    assert usage["python"] > 10
+    assert usage["broker"] == usage["spark_jvm"] == 0
