@@ -66,9 +66,9 @@ def continuous_run(ws: Workspace, load: Load) -> Figures:
     try:
         ready_s = wait_for(
             lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
-            240, "service start", service,
+            600, "service start", service,
         )  # fmt: skip
-        wait_for(lambda: caught_up(config, history), 300, "history drain", service)
+        wait_for(lambda: caught_up(config, history), 600, "history drain", service)
         count = round(load.rate * load.window_s)
         report, _ = ws.run_worker(
             f"{load.name}-producer", config, "produce", "--count", str(count),
@@ -77,7 +77,7 @@ def continuous_run(ws: Workspace, load: Load) -> Figures:
         )  # fmt: skip
         if not report["ok"]:
             raise RuntimeError(f"the paced producer failed: {report}")
-        wait_for(lambda: caught_up(config, history + report["sent"]), 180, "live drain", service)
+        wait_for(lambda: caught_up(config, history + report["sent"]), 600, "live drain", service)
     finally:
         # Twice the service's own shutdown budget, then SIGKILL: recorded, not hidden.
         stop_s = ws.stop(service, timeout_s=60)

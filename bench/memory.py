@@ -94,7 +94,7 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
         demo = ws.spawn(financelake("demo", "--port", str(free_port())), "demo", config)
         sampler.watch(demo.pid)
         try:
-            wait_for(lambda: table_summary(config.table_path("silver")).exists, 240, "demo", demo)
+            wait_for(lambda: table_summary(config.table_path("silver")).exists, 600, "demo", demo)
             ready = time.monotonic()
             # The demo runs on its own: this waits out the sampling window, it sequences nothing.
             wait_for(lambda: time.monotonic() - ready >= seconds, seconds + 5, "window", demo)
