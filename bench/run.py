@@ -137,7 +137,6 @@ class Bench:
             self.training()
         if self.wants("M"):
             self.keep("demo", self.measure("M", "M demo", demo_memory, ws, self.sizes.demo_s))
-        self.ratios()
 
     def drains(self) -> None:
         sizes = {self.sizes.ticks, *(self.sizes.scaling if self.wants("S") else ())}
@@ -281,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("interrupted: stopping what the bench started")
     finally:
         ws.close()
+    bench.ratios()  # also of an interrupted run's figures
     meta["duration_s"] = round(time.monotonic() - started)
     meta["load_average_end"] = machine()["load_average"]
     results = {

@@ -23,7 +23,7 @@ def distance(key: str, value: float) -> tuple[str, str]:
         return "", ""
     op, target = TARGETS[key]
     met = value >= target if op == ">=" else value <= target
-    ratio = f"{value / target:.2f}x target"
+    ratio = f"{value / target:.2g}x target"
     return (
         f"{'≥' if op == '>=' else '≤'} {target:,g}",
         f"met ({ratio})" if met else f"missed ({ratio})",

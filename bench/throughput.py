@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
 from financelake.lake.progress import read_history
 from financelake.lake.read import table_summary
+from financelake.market.simulator import DEFAULT_SYMBOLS
 
 Figures = dict[str, Any]
 
@@ -33,9 +35,14 @@ Figures = dict[str, Any]
 def fill_topic(ws: Workspace, topic: str, ticks: int) -> Figures:
     """B2: `financelake produce --rate 0`'s function fills a new topic, in a child process."""
     config = ws.new_topic(topic)
+    # One tick per symbol per second, ending now: starting now would put most ticks beyond
+    # ingest's `max_future` and measure the quarantine instead of the pipeline.
+    span = timedelta(seconds=ticks / len(DEFAULT_SYMBOLS) + 60)
+    start = (datetime.now(UTC) - span).replace(tzinfo=None).isoformat()
     report, wall = ws.run_worker(
-        f"produce-{topic}", config, "produce", "--count", str(ticks), "--rate", "0"
-    )
+        f"produce-{topic}", config, "produce", "--count", str(ticks), "--rate", "0",
+        "--tick-interval", "1", "--start", start,
+    )  # fmt: skip
     if not report["ok"] or report["sent"] != ticks:
         raise RuntimeError(f"produce sent {report['sent']:,} of {ticks:,} ticks: {report}")
     return {"ticks": ticks, "ticks_per_s": report["ticks_per_s"], "command_s": wall}

@@ -102,8 +102,8 @@ def test_percentiles_are_in_seconds_and_empty_input_gives_a_count_of_zero() -> N
 
 
 def test_a_target_says_met_or_missed_with_the_ratio() -> None:
-    assert distance("l.1000.silver_p95_s", 0.75) == ("≤ 1.5", "met (0.50x target)")
-    assert distance("p.drain_ticks_per_s", 30_000.0) == ("≥ 60,000", "missed (0.50x target)")
+    assert distance("l.1000.silver_p95_s", 0.75) == ("≤ 1.5", "met (0.5x target)")
+    assert distance("p.drain_ticks_per_s", 30_000.0) == ("≥ 60,000", "missed (0.5x target)")
     assert distance("b1.confluent_ticks_per_s", 1.0) == ("", "")
 
 
