@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,12 @@ PARTITIONS = 4  # the pipeline's default topic_partitions: "several partitions"
 
 @dataclass
 class Workspace:
-    """One bench run's folder: bench/results/.work/<stamp>/ (lakes, logs, broker data)."""
+    """One bench run: bench/results/.work/<stamp>/ (lakes, logs, broker data) and its broker."""
 
     stamp: str
     root: Path
     keep: bool = False
+    broker: EmbeddedBroker | None = None
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @classmethod
@@ -45,6 +46,34 @@ class Workspace:
         root = RESULTS_DIR / ".work" / stamp
         root.mkdir(parents=True, exist_ok=True)
         return cls(stamp=stamp, root=root, keep=keep)
+
+    def start_broker(self) -> None:
+        port = free_port()
+        self.broker = EmbeddedBroker(
+            data_dir=self.path("kafka"),
+            port=port,
+            controller_port=port + 1,
+            jars_dir=Settings().jars_dir,
+            heap="512m",
+        )
+        self.broker.start()
+
+    @property
+    def broker_pid(self) -> int | None:
+        with contextlib.suppress(AttributeError, FileNotFoundError, ValueError):
+            return int((self.path("kafka") / "broker.pid").read_text().strip())
+        return None
+
+    def close(self) -> None:
+        """Stop every child and the broker; delete lakes and broker data, keep the logs."""
+        for child in list(reversed(self._children)):
+            self.stop(child, timeout_s=40.0)
+        if self.broker is not None:
+            self.broker.stop()
+        if not self.keep and self.root.exists():
+            for entry in self.root.iterdir():
+                if entry.name not in ("logs", "demo-logs"):  # the demo writes its logs there
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def path(self, *parts: str) -> Path:
         """A folder inside the workspace (created)."""
@@ -60,24 +89,33 @@ class Workspace:
         if not self.keep:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def cleanup(self) -> None:
-        """Delete lakes and broker data, keep the logs (unless --keep: keep everything)."""
-        if self.keep or not self.root.exists():
-            return
-        for entry in self.root.iterdir():
-            if entry.name != "logs":
-                shutil.rmtree(entry, ignore_errors=True)
+    def settings(self, topic: str, lake_root: Path | None = None, **more: Any) -> Settings:
+        """The pipeline's settings (FINANCELAKE_* respected) on this broker, topic and lake."""
+        assert self.broker is not None, "start_broker() first"
+        overrides: dict[str, Any] = {"bootstrap_servers": self.broker.address, "topic": topic}
+        if lake_root is not None:
+            overrides["lake_root"] = str(lake_root)
+        return Settings(**overrides, **more)
+
+    def new_topic(self, topic: str, lake_root: Path | None = None, **more: Any) -> Settings:
+        """`settings(...)` of a topic created now with the pipeline's partition count."""
+        config = self.settings(topic, lake_root, **more)
+        ensure_topic(config, topic, partitions=PARTITIONS)
+        return config
+
+    def env(self, config: Settings) -> dict[str, str]:
+        """Environment of a child: every setting of `config`, this broker's data, no buffering."""
+        own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
+        return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
 
     # Child processes --------------------------------------------------------------------
-    def spawn(
-        self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group, stdout and stderr into `log_path`."""
-        with log_path.open("ab") as out:
+    def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
+        """Start a child in its own process group, its output into logs/<name>.log."""
+        with self.log_file(name).open("ab") as out:
             child = subprocess.Popen(
                 list(argv),
                 cwd=REPO_ROOT,
-                env=env,
+                env=self.env(config),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -86,12 +124,8 @@ class Workspace:
         return child
 
     def stop(self, child: subprocess.Popen[bytes], timeout_s: float = 60.0) -> float:
-        """SIGTERM the child (like `kill <pid>`), SIGKILL its group after the timeout; the
-        seconds it took.
-
-        The signal goes to the child alone: sent to the whole group it would also reach the
-        Spark JVM, which exits at once and leaves the service nothing to shut down cleanly.
-        """
+        """SIGTERM the child alone (like `kill <pid>`: signalling the group would also reach the
+        Spark JVM, which exits at once), SIGKILL its group after the timeout; seconds taken."""
         started = time.monotonic()
         if child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -110,66 +144,24 @@ class Workspace:
             self._children.remove(child)
         return time.monotonic() - started
 
-    def stop_all(self) -> None:
-        for child in list(reversed(self._children)):
-            self.stop(child, timeout_s=40.0)
+    def run_worker(self, name: str, config: Settings, *args: str) -> tuple[dict[str, Any], float]:
+        """Run `python -m bench.worker ARGS` to the end: (the JSON it wrote, wall seconds)."""
+        out = self.path("results") / f"{name}.json"
+        out.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "bench.worker", "--out", str(out), *args]
+        started = time.perf_counter()
+        code = self.spawn(argv, name, config).wait()
+        wall = time.perf_counter() - started
+        if code != 0 or not out.exists():
+            raise RuntimeError(f"bench.worker {args[0]} exited {code}; {self.tail(name)}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result, wall
 
-
-@dataclass
-class Broker:
-    """The bench's own embedded broker on free ports; stopped by `close`."""
-
-    broker: EmbeddedBroker
-
-    @classmethod
-    def start(cls, workspace: Workspace, heap: str = "512m") -> Broker:
-        port = free_port()
-        broker = EmbeddedBroker(
-            data_dir=workspace.path("kafka"),
-            port=port,
-            controller_port=port + 1,
-            jars_dir=REPO_ROOT / ".jars",
-            heap=heap,
-        )
-        broker.start()
-        return cls(broker)
-
-    @property
-    def address(self) -> str:
-        return self.broker.address
-
-    @property
-    def pid(self) -> int | None:
-        try:
-            return int((self.broker.data_dir / "broker.pid").read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def close(self) -> None:
-        self.broker.stop()
-
-
-def settings(broker: Broker, topic: str, lake_root: Path | None = None) -> Settings:
-    """The pipeline's settings (FINANCELAKE_* variables respected) pointed at the bench's
-    broker, topic and lake."""
-    # The simulated market runs ahead of the clock (a 1M-tick topic spans days of event time):
-    # with the default future guard almost every tick would be quarantined as `future`, and
-    # the bench would time the quarantine path instead of the pipeline's.
-    overrides: dict[str, object] = {
-        "bootstrap_servers": broker.address,
-        "topic": topic,
-        "max_future": "3650 days",
-    }
-    if lake_root is not None:
-        overrides["lake_root"] = str(lake_root)
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
-def child_env(config: Settings, workspace: Workspace) -> dict[str, str]:
-    """Environment for a `financelake` child: every setting of `config` (its broker, topic and
-    lake), the workspace's broker data, unbuffered output."""
-    own = config.model_copy(update={"kafka_data_dir": workspace.path("kafka")})
-    return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
+    def tail(self, name: str, lines: int = 15) -> str:
+        """The end of a child's log, for error messages."""
+        path = self.log_file(name)
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"log {path}:\n" + "\n".join(text)
 
 
 def financelake(*args: str) -> list[str]:
@@ -177,66 +169,22 @@ def financelake(*args: str) -> list[str]:
     return [sys.executable, "-m", "financelake", *args]
 
 
-def create_topic(config: Settings, topic: str) -> None:
-    ensure_topic(config, topic, partitions=PARTITIONS)
-
-
-# Child results ------------------------------------------------------------------------------
-def run_worker(
-    workspace: Workspace, name: str, config: Settings, job: str, *args: str
-) -> tuple[dict[str, Any], float]:
-    """Run `python -m bench.worker JOB ARGS` to the end; (its JSON figures, wall seconds).
-
-    The figures come from the file the worker writes, never from its log.
-    """
-    out = workspace.path("results") / f"{name}.json"
-    out.unlink(missing_ok=True)
-    log_path = workspace.log_file(name)
-    argv = [sys.executable, "-m", "bench.worker", "--out", str(out), job, *args]
-    started = time.perf_counter()
-    code = workspace.spawn(argv, log_path, child_env(config, workspace)).wait()
-    wall = time.perf_counter() - started
-    if code != 0 or not out.exists():
-        raise RuntimeError(f"bench.worker {job} exited {code}; log {log_path}:\n{tail(log_path)}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result, wall
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    """The end of a log file, for error messages."""
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 def wait_for(
     condition: Callable[[], bool],
     timeout_s: float,
     what: str,
     child: subprocess.Popen[bytes] | None = None,
-    log_path: Path | None = None,
     every_s: float = 0.5,
 ) -> float:
-    """Poll `condition` until true; seconds waited. Raises if the child exits or time runs out."""
+    """Poll `condition` until true; seconds waited. Raises if the child exits or time runs out.
+
+    Polling is the point here: the bench watches another process's files, it coordinates
+    nothing of its own with the waits."""
     started = time.monotonic()
     while not condition():
         if child is not None and child.poll() is not None:
-            raise RuntimeError(
-                f"{what}: the child exited with code {child.returncode}; "
-                f"log {log_path}:\n{tail(log_path) if log_path else ''}"
-            )
+            raise RuntimeError(f"{what}: the child exited with code {child.returncode}")
         if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"{what}: not done within {timeout_s:.0f} s (log {log_path})")
+            raise TimeoutError(f"{what}: not done within {timeout_s:.0f} s")
         time.sleep(every_s)
     return time.monotonic() - started
-
-
-@contextlib.contextmanager
-def timed() -> Iterator[list[float]]:
-    """`with timed() as t:` ... then t[0] holds the seconds the block took."""
-    holder: list[float] = []
-    started = time.perf_counter()
-    try:
-        yield holder
-    finally:
-        holder.append(time.perf_counter() - started)

@@ -1,176 +1,105 @@
-"""L (and T's ingest half): the continuous service under a paced producer, measured from the lake.
+"""L (and T's second half): the continuous service under a paced producer, measured from the lake.
 
-One run: a fresh topic and lake; a history of ticks (about 2,000 Gold bars, so training has
-something to chew on) drained first; then `financelake produce --rate R` for a window while
-`financelake run` (continuous, --no-train or a short --train-interval) keeps up; then SIGTERM.
-
-Definitions (all wall clock, milliseconds from the Delta log and Kafka):
-- produce -> Bronze / Silver: per tick, the `commitInfo.timestamp` of the Delta commit that added
-  its row, minus its Kafka timestamp (the producer's CreateTime: when `produce()` was called).
-- Gold bar finalisation lag, per bar closed during the window: the time of the first Gold commit
-  holding the bar with its final values (tick count and last tick time), minus the produce time
-  of the tick that closed it, the first tick with event_time >= window_end + watermark delay.
-  Before that tick nobody could know the bar was complete, so the lag may be negative: the bar
-  was already final when its closing tick was produced.
-- Also `last_tick_to_final`: the same commit time minus the produce time of the bar's own last
-  tick (how long a bar's final values take to reach Gold).
+One run: a fresh topic and lake; a history of ticks (about 2,000 Gold bars) drained first; then
+`financelake produce --rate R` for a window while `financelake run` keeps up; then SIGTERM.
+Every figure comes afterwards from the tables' Delta commits (delta-rs `history()`), never from a
+clock the bench keeps:
+- produce -> Bronze / Silver, per tick: the commit time of the version that added its row minus
+  its Kafka timestamp (the producer's CreateTime, when `produce()` was called).
+- Gold closed-bar lag, per bar: the commit time of the Gold version that appended it minus the
+  moment its symbol's clock reached `window_end + watermark`. The market runs MARKET_SPEEDUP
+  times faster than the wall clock, so that moment is the produce time of the symbol's first
+  tick with `event_time >= window_end + watermark` (the tick that closes the bar).
 Ticks produced in the first `warmup_s` seconds of the window are left out of the percentiles.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from bench import deltalog
-from bench.harness import (
-    Broker,
-    Workspace,
-    child_env,
-    create_topic,
-    financelake,
-    run_worker,
-    settings,
-    wait_for,
-)
-from bench.memory import RssSampler
-from financelake.catalog import INGEST_QUERY, STREAMED_TABLES
+from bench.harness import Workspace, financelake, wait_for
+from bench.throughput import Figures, files_by_table
+from financelake.catalog import GOLD_QUERY, INGEST_QUERY, STREAMED_TABLES
 from financelake.config import Settings
+from financelake.lake.checkpoints import delta_first_unread
+from financelake.lake.history import commits, rows_by_commit
 from financelake.lake.progress import read_progress
-from financelake.lake.values import as_utc
+from financelake.lake.read import data_versions, table_summary
 from financelake.market.publisher import produce
 from financelake.market.simulator import DEFAULT_SYMBOLS
-from financelake.service import SHUTDOWN_BUDGET_S
 
 log = logging.getLogger("bench")
 
-MARKET_SPEEDUP = 25.0  # market seconds per wall second, as in the demo (100 ticks/s, 1 s apart)
+MARKET_SPEEDUP = 25.0  # market seconds per wall second, as in the demo
 HISTORY_BARS = 2_000
 
 
 @dataclass(frozen=True)
-class LoadSpec:
-    name: str
+class Load:
     rate: float  # ticks per second
     window_s: float
     warmup_s: float
     history_ticks: int
     train_interval_s: float | None = None  # None: --no-train
 
+    @property
+    def name(self) -> str:
+        return f"latency-{self.rate:.0f}" + ("-train" if self.train_interval_s else "")
 
-def continuous_run(workspace: Workspace, broker: Broker, spec: LoadSpec) -> dict[str, Any]:
-    """One continuous run; returns latency percentiles, bar lag, cycles, memory, files."""
-    topic = f"{spec.name}-{workspace.stamp}"
-    root = workspace.path(spec.name)
-    # The market runs MARKET_SPEEDUP times faster than the clock: its ticks are "future" to the
-    # pipeline's guard by design, as in the demo.
-    config = settings(broker, topic, root / "lake")
-    lake = Path(config.lake_root)
-    create_topic(config, topic)
+
+def continuous_run(ws: Workspace, load: Load) -> Figures:
+    """One continuous run: its figures, plus `series` (Silver latency by second) and `files`
+    (F) for the caller to file away."""
+    # The market runs faster than the clock: its ticks are "future" to ingest by design.
+    config = ws.new_topic(f"{load.name}-{ws.stamp}", ws.path(load.name), max_future="3650 days")
     live_start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    history = _produce_history(config, spec.history_ticks, live_start)
-
-    log_path = workspace.log_file(spec.name)
-    train = ["--no-train"] if spec.train_interval_s is None else [
-        "--train-interval", str(spec.train_interval_s)
+    history = _produce_history(config, load.history_ticks, live_start)
+    train = ["--no-train"] if load.train_interval_s is None else [
+        "--train-interval", str(load.train_interval_s)
     ]  # fmt: skip
-    env = child_env(config, workspace)
-    with RssSampler(broker.pid) as sampler:
-        service = workspace.spawn(financelake("run", *train), log_path, env)
-        sampler.watch(service.pid)
-        try:
-            started = time.monotonic()
-            wait_for(  # its first ingest batch, from the progress files it writes
-                lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
-                240,
-                "service start",
-                service,
-                log_path,
-            )
-            ready_s = time.monotonic() - started
-            catch_up_s = wait_for(
-                lambda: _caught_up(lake, history),
-                300,
-                "history drain",
-                service,
-                log_path,
-            )
-            log.info(
-                "  %s: service up in %.0f s, history of %s ticks drained in %.0f s; "
-                "producing %s ticks/s for %.0f s",
-                spec.name,
-                ready_s,
-                f"{history:,}",
-                catch_up_s,
-                f"{spec.rate:,.0f}",
-                spec.window_s,
-            )
-            live = _produce_live(workspace, config, spec, live_start)
-            tail_s = wait_for(
-                lambda: _caught_up(lake, history + live["sent"]),
-                180,
-                "live drain",
-                service,
-                log_path,
-            )
-        finally:
-            # Twice the service's own shutdown budget (30 s), then SIGKILL: recorded, not hidden.
-            stop_s = workspace.stop(service, timeout_s=60)
-    analysis = analyse(lake, live_start, spec, config.watermark_seconds, config.bar_seconds)
-    result = {
-        "rate": spec.rate,
-        "window_s": spec.window_s,
-        "warmup_s": spec.warmup_s,
-        "train_interval_s": spec.train_interval_s,
-        "market_speedup": MARKET_SPEEDUP,
-        "history_ticks": history,
+    service = ws.spawn(financelake("run", *train), load.name, config)
+    try:
+        ready_s = wait_for(
+            lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
+            600, "service start", service,
+        )  # fmt: skip
+        wait_for(lambda: caught_up(config, history), 600, "history drain", service)
+        count = round(load.rate * load.window_s)
+        report, _ = ws.run_worker(
+            f"{load.name}-producer", config, "produce", "--count", str(count),
+            "--rate", str(load.rate), "--start", live_start.isoformat(),
+            "--tick-interval", str(MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / load.rate),
+        )  # fmt: skip
+        if not report["ok"]:
+            raise RuntimeError(f"the paced producer failed: {report}")
+        wait_for(lambda: caught_up(config, history + report["sent"]), 600, "live drain", service)
+    finally:
+        # Twice the service's own shutdown budget, then SIGKILL: recorded, not hidden.
+        stop_s = ws.stop(service, timeout_s=60)
+    figures, series = analyse(config, live_start, load.warmup_s)
+    figures |= {
         "service_ready_s": ready_s,
-        "history_drain_s": catch_up_s,
-        "producer": live,
-        "caught_up_after_producer_s": tail_s,
+        "producer_ticks_per_s": report["ticks_per_s"],
         "shutdown_s": stop_s,
-        "service_exit_code": service.returncode,  # -9: it had to be killed
-        "shutdown_kind": _shutdown_kind(stop_s, service.returncode),
-        **analysis,
-        "files": {
-            table: deltalog.file_stats(lake / table)
-            for table in STREAMED_TABLES
-            if (lake / table / "_delta_log").exists()
-        },
-        "memory": sampler.report(),
+        "shutdown_exit_code": service.returncode,  # -9: it had to be killed
+        "series": series,
+        "files": files_by_table(config, STREAMED_TABLES),
     }
-    workspace.drop(root)
-    return result
-
-
-def _shutdown_kind(stop_s: float, code: int | None) -> str:
-    """How the service ended after SIGTERM, from its exit code and how long it took: its
-    watchdog ends a stop that outlasts the shutdown budget (exit code 0 either way)."""
-    if code == -9:
-        return "killed by the bench after 60 s"
-    if code == 0 and stop_s < SHUTDOWN_BUDGET_S - 2:
-        return "graceful (within the shutdown budget)"
-    if code == 0:
-        return "forced by its shutdown watchdog (no graceful stop)"
-    return f"exit code {code}"
+    ws.drop(ws.path(load.name))
+    return figures
 
 
 def _produce_history(config: Settings, ticks: int, live_start: datetime) -> int:
-    """Ticks in the market's past (ending before `live_start`), sent as fast as possible."""
+    """Ticks in the market's past, ending a few bars before `live_start`, sent at full speed."""
     if ticks <= 0:
         return 0
-    symbols = len(DEFAULT_SYMBOLS)
     interval = HISTORY_BARS * config.bar_seconds / ticks  # market seconds between a symbol's ticks
-    span = timedelta(seconds=interval * ticks / symbols)
-    # End a few bars before the live ticks so no bar mixes history and live ticks.
+    span = timedelta(seconds=interval * ticks / len(DEFAULT_SYMBOLS))
     start = live_start - span - timedelta(seconds=3 * config.bar_seconds + config.watermark_seconds)
     report = produce(config, count=ticks, rate=0, tick_interval_s=interval, start=start)
     if not report.ok:
@@ -178,212 +107,111 @@ def _produce_history(config: Settings, ticks: int, live_start: datetime) -> int:
     return report.sent
 
 
-def _produce_live(
-    workspace: Workspace, config: Settings, spec: LoadSpec, start: datetime
-) -> dict[str, Any]:
-    """`financelake produce --rate R` for the window, market time MARKET_SPEEDUP x wall time."""
-    count = round(spec.rate * spec.window_s)
-    tick_interval = MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / spec.rate
-    report, wall = run_worker(
-        workspace, f"{spec.name}-producer", config, "produce",
-        "--count", str(count), "--rate", str(spec.rate),
-        "--tick-interval", str(tick_interval), "--start", start.isoformat(),
-    )  # fmt: skip
-    if not report["ok"]:
-        raise RuntimeError(f"the paced producer failed: {report}")
-    return {
-        "requested": count,
-        "sent": report["sent"],
-        "tick_interval_s": tick_interval,
-        "command_s": wall,
-        "report": report,
-    }
-
-
-def _caught_up(lake: Path, ticks: int) -> bool:
-    """Silver (+ Quarantine) hold `ticks` rows and Gold has committed after Silver's last write."""
-    rows = deltalog.row_count(lake / "silver") + deltalog.row_count(lake / "quarantine")
-    if rows < ticks:
+def caught_up(config: Settings, ticks: int) -> bool:
+    """Silver + Quarantine hold `ticks` rows and Gold has read every Silver version that added
+    data (the lag `financelake status` reports, from Gold's progress file and Silver's log)."""
+    silver = table_summary(config.table_path("silver"))
+    if silver.rows + table_summary(config.table_path("quarantine")).rows < ticks:
         return False
-    # Gold's stream wakes only for Silver commits that add data (compactions add none).
-    silver = deltalog.latest_data_commit_ms(lake / "silver")
-    gold = deltalog.latest_data_commit_ms(lake / "gold")
-    return silver is not None and gold is not None and gold >= silver
+    progress = read_progress(config.lake_root, GOLD_QUERY)
+    unread = None if progress is None else delta_first_unread(progress.end_offset)
+    if unread is None or silver.version is None:
+        return False
+    return data_versions(config.table_path("silver"), unread, silver.version) == 0
 
 
 # Analysis ---------------------------------------------------------------------------------
-def analyse(
-    lake: Path, live_start: datetime, spec: LoadSpec, watermark_s: int, bar_s: int
-) -> dict[str, Any]:
-    """Latency percentiles, Gold lag and training cycles of one run, from its lake."""
-    start_us = _epoch_us(live_start)
-    bronze = deltalog.visible_rows(lake / "bronze", ["kafka_timestamp", "event_time", "symbol"])
-    silver = deltalog.visible_rows(lake / "silver", ["kafka_timestamp", "event_time"])
-    bronze = _live(bronze, start_us)
-    silver = _live(silver, start_us)
-    if bronze.empty:
-        raise RuntimeError("no live ticks reached Bronze")
-    first_ms = int(bronze["kafka_ms"].min())
-    measured_from = first_ms + spec.warmup_s * 1000
-    cycles = _training_cycles(lake)
-    out: dict[str, Any] = {
-        "window_first_tick_ms": first_ms,
-        "window_last_tick_ms": int(bronze["kafka_ms"].max()),
-        "bronze": _latency(bronze, measured_from),
-        "silver": _latency(silver, measured_from),
-        "gold_lag": _gold_lag(lake, bronze, start_us, measured_from, watermark_s, bar_s),
-        "series": _series(silver, first_ms),
-    }
-    if cycles:
-        out["training"] = _during_cycles(silver, measured_from, cycles)
-    return out
+def _committed(config: Settings, name: str, columns: list[str]) -> pd.DataFrame:
+    path = config.table_path(name)
+    frame: pd.DataFrame = rows_by_commit(path, columns, commits(path)).to_pandas()
+    return frame
 
 
-def _epoch_us(moment: datetime) -> int:
-    return int(as_utc(moment).timestamp() * 1_000_000)
-
-
-def _as_us(column: pd.Series) -> npt.NDArray[np.int64]:
+def _us(column: pd.Series) -> np.ndarray:
     """Timestamps (tz-aware or naive UTC) as integer microseconds since the epoch."""
     values = pd.to_datetime(column, utc=True)
-    micros = (values - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
-    return np.asarray(micros, dtype=np.int64)
+    return np.asarray((values - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1))
 
 
-def _live(rows: pd.DataFrame, start_us: int) -> pd.DataFrame:
-    """Rows of live ticks only (the history's event times are before the live start)."""
-    if rows.empty:
-        return rows.assign(kafka_ms=pd.Series(dtype="int64"), event_us=pd.Series(dtype="int64"))
-    rows = rows.dropna(subset=["event_time"]).copy()
-    rows["event_us"] = _as_us(rows["event_time"])
-    rows["kafka_ms"] = _as_us(rows["kafka_timestamp"]) // 1000
-    rows = rows[rows["event_us"] >= start_us]
-    rows["latency_ms"] = rows["committed_ms"] - rows["kafka_ms"]
-    return rows
+def _live_ticks(config: Settings, name: str, start_us: int) -> pd.DataFrame:
+    rows = _committed(config, name, ["kafka_timestamp", "event_time", "symbol"])
+    rows = rows.dropna(subset=["event_time"])
+    rows = rows.assign(
+        event_us=_us(rows["event_time"]), kafka_ms=_us(rows["kafka_timestamp"]) // 1000
+    )
+    rows = rows[rows["event_us"] >= start_us]  # the history's ticks are older
+    return rows.assign(latency_ms=rows["committed_ms"] - rows["kafka_ms"])
 
 
-def _percentiles(values: np.ndarray) -> dict[str, Any]:
-    if len(values) == 0:
-        return {"count": 0}
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+def percentiles(prefix: str, millis: np.ndarray) -> Figures:
+    """`<prefix>_p50_s`, `_p95_s`, `_p99_s` and `_count` of latencies in milliseconds."""
+    if len(millis) == 0:
+        return {f"{prefix}_count": 0}
+    p50, p95, p99 = np.percentile(millis, [50, 95, 99]) / 1000
     return {
-        "count": len(values),
-        "p50_s": round(float(p50) / 1000, 3),
-        "p95_s": round(float(p95) / 1000, 3),
-        "p99_s": round(float(p99) / 1000, 3),
-        "max_s": round(float(values.max()) / 1000, 3),
-        "mean_s": round(float(values.mean()) / 1000, 3),
+        f"{prefix}_p50_s": round(float(p50), 3),
+        f"{prefix}_p95_s": round(float(p95), 3),
+        f"{prefix}_p99_s": round(float(p99), 3),
+        f"{prefix}_count": len(millis),
     }
 
 
-def _latency(rows: pd.DataFrame, measured_from: float) -> dict[str, Any]:
-    measured = rows[rows["kafka_ms"] >= measured_from]["latency_ms"].to_numpy(dtype=float)
-    return {
-        **_percentiles(measured),
-        "all_rows": _percentiles(rows["latency_ms"].to_numpy(dtype=float)),
-        "commits": int(rows["version"].nunique()),
-    }
+def closed_bar_lag_ms(bars: pd.DataFrame, ticks: pd.DataFrame, watermark_s: int) -> pd.DataFrame:
+    """Per bar of `bars` (symbol, window_end, committed_ms) that a tick of `ticks` (symbol,
+    event_us, kafka_ms) closed: `closing_ms` (produce time of the symbol's first tick at or past
+    window_end + watermark) and `lag_ms` (the Gold commit time minus it)."""
+    parts = []
+    for symbol, own in bars.groupby("symbol"):
+        mine = ticks[ticks["symbol"] == symbol].sort_values("event_us")
+        if mine.empty:
+            continue
+        # The earliest produce time among the ticks at or after each event time.
+        first_after = np.minimum.accumulate(mine["kafka_ms"].to_numpy()[::-1])[::-1]
+        closes_at = _us(own["window_end"]) + watermark_s * 1_000_000
+        at = np.searchsorted(mine["event_us"].to_numpy(), closes_at)
+        closed = at < len(mine)
+        part = own[closed].assign(closing_ms=first_after[at[closed]])
+        parts.append(part.assign(lag_ms=part["committed_ms"] - part["closing_ms"]))
+    return pd.concat(parts) if parts else pd.DataFrame(columns=["closing_ms", "lag_ms"])
 
 
-def _series(silver: pd.DataFrame, first_ms: int) -> list[dict[str, float]]:
-    """Silver latency per second of produce time (p50, p95, max): does a backlog build up?"""
+def analyse(
+    config: Settings, live_start: datetime, warmup_s: float
+) -> tuple[Figures, list[dict[str, float]]]:
+    """Latency percentiles, closed-bar lag and training-cycle split of one run, from its lake;
+    and Silver's latency by second of the window (a rising line is a backlog)."""
+    start_us = int(live_start.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    bronze = _live_ticks(config, "bronze", start_us)
+    silver = _live_ticks(config, "silver", start_us)
     if silver.empty:
-        return []
-    second = (silver["kafka_ms"] - first_ms) // 1000
-    grouped = silver.groupby(second)["latency_ms"]
-    frame = pd.DataFrame(
-        {
-            "p50": grouped.quantile(0.5),
-            "p95": grouped.quantile(0.95),
-            "max": grouped.max(),
-        }
+        raise RuntimeError("no live tick reached Silver")
+    first_ms = int(silver["kafka_ms"].min())
+    measured = silver[silver["kafka_ms"] >= first_ms + warmup_s * 1000]
+    figures = percentiles(
+        "bronze", bronze[bronze["kafka_ms"] >= first_ms + warmup_s * 1000]["latency_ms"].to_numpy()
+    ) | percentiles("silver", measured["latency_ms"].to_numpy())
+
+    gold = _committed(config, "gold", ["symbol", "window_start", "window_end"])
+    gold = gold.groupby(["symbol", "window_start"], as_index=False).agg(
+        window_end=("window_end", "first"), committed_ms=("committed_ms", "min")
     )
-    return [
-        {"t": int(t), **{str(k): round(float(v) / 1000, 3) for k, v in row.items()}}
-        for t, row in zip(frame.index.tolist(), frame.to_dict("records"), strict=True)
-    ]
+    lag = closed_bar_lag_ms(gold, silver, config.watermark_seconds)
+    lag = lag[lag["closing_ms"] >= first_ms + warmup_s * 1000]
+    figures |= percentiles("gold_closed_lag", lag["lag_ms"].to_numpy(dtype=float))
 
+    if table_summary(config.table_path("gold_ml")).exists:
+        runs = _committed(config, "gold_ml", ["trained_at"])
+        inside = np.zeros(len(measured), dtype=bool)
+        for start_ms, end_ms in zip(
+            _us(runs["trained_at"]) // 1000, runs["committed_ms"], strict=True
+        ):
+            inside |= measured["kafka_ms"].between(start_ms, end_ms).to_numpy()
+        latency = measured["latency_ms"].to_numpy()
+        figures |= {"training_cycles": len(runs)}
+        figures |= percentiles("silver_during_cycles", latency[inside])
+        figures |= percentiles("silver_outside_cycles", latency[~inside])
 
-def _gold_lag(
-    lake: Path,
-    bronze: pd.DataFrame,
-    start_us: int,
-    measured_from: float,
-    watermark_s: int,
-    bar_s: int,
-) -> dict[str, Any]:
-    """Bar finalisation lag (see the module docstring) of the bars closed in the window."""
-    columns = ["symbol", "window_start", "window_end", "tick_count", "last_tick_at"]
-    versions = deltalog.visible_rows(lake / "gold", columns)
-    if versions.empty:
-        return {"count": 0}
-    versions["start_us"] = _as_us(versions["window_start"])
-    versions["end_us"] = _as_us(versions["window_end"])
-    versions["last_us"] = _as_us(versions["last_tick_at"])
-    versions = versions[versions["start_us"] >= start_us - bar_s * 1_000_000]
-    keys = ["symbol", "start_us"]
-    final = versions.sort_values("version").groupby(keys).tail(1)
-    merged = versions.merge(
-        final[[*keys, "tick_count", "last_us"]], on=keys, suffixes=("", "_final")
-    )
-    reached = merged[
-        (merged["tick_count"] == merged["tick_count_final"])
-        & (merged["last_us"] == merged["last_us_final"])
-    ]
-    bars = reached.groupby(keys).agg(final_ms=("committed_ms", "min"), end_us=("end_us", "first"))
-    bars = bars.reset_index()
-
-    # The closing tick of a bar: the first tick produced with event_time >= end + watermark.
-    ticks = bronze.sort_values("event_us")
-    event_us = ticks["event_us"].to_numpy()
-    suffix_min = np.minimum.accumulate(ticks["kafka_ms"].to_numpy()[::-1])[::-1]
-    at = np.searchsorted(event_us, bars["end_us"].to_numpy() + watermark_s * 1_000_000)
-    closed = at < len(event_us)
-    bars = bars[closed].copy()
-    bars["closing_ms"] = suffix_min[at[closed]]
-    bars = bars[bars["closing_ms"] >= measured_from]
-
-    # The bar's own last tick, for `last_tick_to_final`.
-    ticks = ticks.assign(start_us=ticks["event_us"] - ticks["event_us"] % (bar_s * 1_000_000))
-    last_tick = ticks.groupby(["symbol", "start_us"])["kafka_ms"].max().rename("last_tick_ms")
-    bars = bars.join(last_tick, on=keys)
-    lag = (bars["final_ms"] - bars["closing_ms"]).to_numpy(dtype=float)
-    own = (bars["final_ms"] - bars["last_tick_ms"]).dropna().to_numpy(dtype=float)
-    return {**_percentiles(lag), "last_tick_to_final": _percentiles(own)}
-
-
-def _training_cycles(lake: Path) -> list[tuple[int, int, str]]:
-    """(start ms, end ms, status) of each cycle that wrote its run: trained_at to the commit
-    that added its gold_ml row."""
-    table = lake / "gold_ml"
-    if not (table / "_delta_log").exists():
-        return []
-    rows = deltalog.visible_rows(table, ["trained_at", "status"])
-    if rows.empty:
-        return []
-    starts = _as_us(rows["trained_at"]) // 1000
-    return [
-        (int(s), int(e), str(status))
-        for s, e, status in zip(starts, rows["committed_ms"], rows["status"], strict=True)
-    ]
-
-
-def _during_cycles(
-    silver: pd.DataFrame, measured_from: float, cycles: list[tuple[int, int, str]]
-) -> dict[str, Any]:
-    """Produce -> Silver latency of the ticks produced while a training cycle ran, and of the
-    others, in the same run."""
-    rows = silver[silver["kafka_ms"] >= measured_from]
-    inside = np.zeros(len(rows), dtype=bool)
-    kafka_ms = rows["kafka_ms"].to_numpy()
-    for start, end, _ in cycles:
-        inside |= (kafka_ms >= start) & (kafka_ms <= end)
-    latency = rows["latency_ms"].to_numpy(dtype=float)
-    return {
-        "cycles": [
-            {"start_ms": s, "end_ms": e, "seconds": (e - s) / 1000, "status": st}
-            for s, e, st in cycles
-        ],
-        "silver_during_cycles": _percentiles(latency[inside]),
-        "silver_outside_cycles": _percentiles(latency[~inside]),
-    }
+    second = silver.groupby((silver["kafka_ms"] - first_ms) // 1000)["latency_ms"]
+    by_second = pd.DataFrame({"p50": second.quantile(0.5), "p95": second.quantile(0.95)}) / 1000
+    series = by_second.rename_axis("t").reset_index().to_dict("records")
+    return figures, series

@@ -1,10 +1,9 @@
-"""Peak resident memory of the broker, the Spark driver JVM and the product's Python processes.
+"""M: resident memory of the broker, the Spark driver JVM and the product's Python processes.
 
-A background thread samples the process trees every 0.5 s with psutil. Each process counts in one
-role: the broker (its JVM), `spark_jvm` (any other java process in a watched tree: the driver
-that pyspark launches), `python` (every python process in a watched tree), `other`. The bench's
-own process is never watched. Peaks are per role and of the total of one sample, so the total
-peak is a moment's sum, not the sum of peaks.
+A background thread samples the watched process trees every 0.5 s with psutil. Each process
+counts in one role: `broker` (its JVM), `spark_jvm` (any other java process in a watched tree:
+the driver pyspark launches), `python` (every python process in a watched tree). The bench's own
+process is never watched. The total's peak is one sample's sum, not the sum of the peaks.
 """
 
 from __future__ import annotations
@@ -12,100 +11,95 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
-ROLES = ("broker", "spark_jvm", "python", "other")
+from bench.harness import Workspace, financelake, wait_for
+from financelake.kafka.broker import free_port
+from financelake.lake.read import table_summary
+
+ROLES = ("broker", "spark_jvm", "python")
 MB = 1024 * 1024
 
 
-@dataclass
 class RssSampler:
-    """`with RssSampler(broker_pid, [child_pid]) as sampler:` ... then `sampler.report()`."""
+    """`with RssSampler(broker_pid) as sampler: sampler.watch(pid)` ... `sampler.report()`."""
 
-    broker_pid: int | None
-    roots: list[int] = field(default_factory=list)
-    interval_s: float = 0.5
-    _series: list[tuple[float, dict[str, float]]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _started: float = 0.0
-    _other_names: set[str] = field(default_factory=set)
+    def __init__(self, broker_pid: int | None, interval_s: float = 0.5) -> None:
+        self.broker_pid = broker_pid
+        self.roots: list[int] = [] if broker_pid is None else [broker_pid]
+        self.interval_s = interval_s
+        self.series: list[dict[str, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def watch(self, pid: int) -> None:
-        """Add the tree of `pid` (a child started after the sampler)."""
         self.roots.append(pid)
 
     def __enter__(self) -> RssSampler:
         self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._series.append((time.monotonic() - self._started, self.sample()))
-            self._stop.wait(self.interval_s)
+        while not self._stop.wait(self.interval_s):
+            self.series.append({"t": round(time.monotonic() - self._started, 1), **self.sample()})
 
     def sample(self) -> dict[str, float]:
         """MB resident per role right now."""
         usage = dict.fromkeys(ROLES, 0.0)
-        seen: set[int] = set()
-        for process in self._processes():
-            if process.pid in seen:
-                continue
-            seen.add(process.pid)
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                rss = process.memory_info().rss / MB
-                usage[self._role(process)] += rss
+        for process in self._processes().values():
+            with contextlib.suppress(psutil.Error):
+                usage[self._role(process)] += process.memory_info().rss / MB
         return usage
 
-    def _processes(self) -> list[psutil.Process]:
-        found: list[psutil.Process] = []
-        for pid in [p for p in (self.broker_pid, *self.roots) if p is not None]:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+    def _processes(self) -> dict[int, psutil.Process]:
+        found: dict[int, psutil.Process] = {}
+        for pid in self.roots:
+            with contextlib.suppress(psutil.Error):
                 root = psutil.Process(pid)
-                found.append(root)
-                found.extend(root.children(recursive=True))
+                found |= {p.pid: p for p in [root, *root.children(recursive=True)]}
         return found
 
     def _role(self, process: psutil.Process) -> str:
         if process.pid == self.broker_pid:
             return "broker"
-        name = process.name().lower()
-        with contextlib.suppress(psutil.Error):
-            name += " " + process.exe().rsplit("/", 1)[-1].lower()
-        if "java" in name:
-            return "spark_jvm"
-        if "python" in name:
-            return "python"
-        self._other_names.add(name)
-        return "other"
+        return "spark_jvm" if "java" in process.name().lower() else "python"
 
     def report(self) -> dict[str, Any]:
-        """Peaks (MB) per role and of the total, and the series for the chart."""
-        if not self._series:
-            return {"samples": 0}
-        totals = [sum(usage.values()) for _, usage in self._series]
-        peak_at = max(range(len(totals)), key=totals.__getitem__)
+        """`peak_<role>_mb`, `peak_total_mb` and the series (MB per role, for the chart)."""
+        if not self.series:
+            return {"series": []}
+        totals = [sum(s[r] for r in ROLES) for s in self.series]
         return {
-            "samples": len(self._series),
-            "other_processes": sorted(self._other_names),
-            "interval_s": self.interval_s,
-            "peak_mb": {
-                **{role: round(max(u[role] for _, u in self._series), 1) for role in ROLES},
-                "total": round(totals[peak_at], 1),
-            },
-            "at_total_peak_mb": {role: round(self._series[peak_at][1][role], 1) for role in ROLES},
-            "series": [
-                {"t": round(t, 1), **{role: round(u[role], 1) for role in ROLES}}
-                for t, u in self._series
-            ],
+            **{f"peak_{role}_mb": round(max(s[role] for s in self.series)) for role in ROLES},
+            "peak_total_mb": round(max(totals)),
+            "series": self.series,
         }
+
+
+def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
+    """`financelake demo` (market, pipeline with training, dashboard) on the bench's broker,
+    sampled for `seconds` once its Silver table exists, then SIGTERM."""
+    root = ws.path("demo")
+    # Created first: the demo starts market and pipeline together, and the pipeline's
+    # preflight fails when it looks before the market has created a new topic.
+    config = ws.new_topic(f"demo-{ws.stamp}", root)
+    with RssSampler(ws.broker_pid) as sampler:
+        demo = ws.spawn(financelake("demo", "--port", str(free_port())), "demo", config)
+        sampler.watch(demo.pid)
+        try:
+            wait_for(lambda: table_summary(config.table_path("silver")).exists, 600, "demo", demo)
+            ready = time.monotonic()
+            # The demo runs on its own: this waits out the sampling window, it sequences nothing.
+            wait_for(lambda: time.monotonic() - ready >= seconds, seconds + 5, "window", demo)
+        finally:
+            stop_s = ws.stop(demo, timeout_s=90)
+    rows = table_summary(config.table_path("silver")).rows
+    ws.drop(root)
+    return {"silver_rows": rows, "stop_s": stop_s, "memory": sampler.report()}

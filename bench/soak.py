@@ -4,8 +4,8 @@ show that storage, the Delta log, model folders, memory and ingest time level of
     python -m bench.soak [--minutes 30] [--rate 2000] [--sample-s 30] [--retention "10 minutes"]
 
 Every `--sample-s` it records, per table, live data files and bytes and `_delta_log` files and
-bytes; model folders; the resident memory of the service (Python + Spark JVM), the producer and
-the broker; and the p95 of the ingest stream's batch durations over the sample. With retention of
+bytes; model folders; resident memory by role (broker, Spark JVM, Python: service and
+producer); and the p95 of the ingest stream's batch durations over the sample. With retention of
 a few minutes, half an hour reaches the steady state a week at the defaults would: maintenance
 (every `--maintenance-s`) compacts, vacuums and expires as the service would.
 
@@ -20,25 +20,14 @@ import argparse
 import json
 import logging
 import statistics
-import threading
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.harness import (
-    RESULTS_DIR,
-    Broker,
-    Workspace,
-    child_env,
-    create_topic,
-    financelake,
-    settings,
-    wait_for,
-)
+from bench.harness import RESULTS_DIR, Workspace, financelake, wait_for
+from bench.memory import RssSampler
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
@@ -50,74 +39,40 @@ MB = 1024 * 1024
 LEVEL_TOLERANCE = 0.15
 
 
-@dataclass
-class Sample:
-    at_s: float
-    tables: dict[str, dict[str, float]] = field(default_factory=dict)
-    model_folders: int = 0
-    rss_mb: dict[str, float] = field(default_factory=dict)
-    ingest_p95_s: float | None = None
-    ingest_batches: int = 0
-
-
-def sample_lake(config: Settings, at_s: float, since: datetime) -> Sample:
-    """One sample of the lake's size (delta-rs and the file system; no JVM)."""
-    result = Sample(at_s)
+def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
+    """One sample of the lake's size (delta-rs and the file system; no JVM), keyed by series:
+    `<table>.live_files`, `.live_mb`, `.log_files`, `.log_mb`; `model_folders`;
+    `ingest_p95_s` (of the ingest batches since `since`)."""
+    sample: dict[str, float] = {}
     for name in TABLES:
         summary = table_summary(config.table_path(name))
         if not summary.exists:
             continue
         log_files = list((Path(config.table_path(name)) / "_delta_log").iterdir())
-        result.tables[name] = {
-            "live_files": summary.files,
-            "live_mb": summary.size_bytes / MB,
-            "log_files": len(log_files),
-            "log_mb": sum(f.stat().st_size for f in log_files) / MB,
+        sample |= {
+            f"{name}.live_files": summary.files,
+            f"{name}.live_mb": summary.size_bytes / MB,
+            f"{name}.log_files": len(log_files),
+            f"{name}.log_mb": sum(f.stat().st_size for f in log_files) / MB,
         }
     models = Path(config.models_path) / "classifier"
-    result.model_folders = len(list(models.iterdir())) if models.exists() else 0
-    durations = _ingest_batch_seconds(config, since)
-    result.ingest_batches = len(durations)
-    if len(durations) >= 2:
-        result.ingest_p95_s = statistics.quantiles(durations, n=20)[-1]
-    return result
-
-
-def _ingest_batch_seconds(config: Settings, since: datetime) -> list[float]:
-    return [
+    sample["model_folders"] = len(list(models.iterdir())) if models.exists() else 0
+    durations = [
         line.trigger_ms / 1000
         for line in read_history(config.lake_root, INGEST_QUERY)
         if line.timestamp is not None and line.timestamp >= since and line.trigger_ms is not None
     ]
+    if len(durations) >= 2:
+        sample["ingest_p95_s"] = statistics.quantiles(durations, n=20)[-1]
+    return sample
 
 
-def rss_mb(pids: dict[str, int]) -> dict[str, float]:
-    """Resident memory of each named process tree (a role and all its children)."""
-    sizes = {}
-    for role, pid in pids.items():
-        try:
-            root = psutil.Process(pid)
-            tree = [root, *root.children(recursive=True)]
-            sizes[role] = sum(p.memory_info().rss for p in tree if p.is_running()) / MB
-        except psutil.NoSuchProcess:
-            sizes[role] = 0.0
-    return sizes
-
-
-def levelled(samples: list[Sample]) -> dict[str, dict[str, Any]]:
+def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Per series: mean of the second and last thirds and whether it stopped growing."""
-    series: dict[str, list[float]] = {}
-    for sample in samples:
-        for table, figures in sample.tables.items():
-            for key, value in figures.items():
-                series.setdefault(f"{table}.{key}", []).append(value)
-        series.setdefault("model_folders", []).append(sample.model_folders)
-        for role, value in sample.rss_mb.items():
-            series.setdefault(f"rss_mb.{role}", []).append(value)
-        if sample.ingest_p95_s is not None:
-            series.setdefault("ingest_p95_s", []).append(sample.ingest_p95_s)
+    names = dict.fromkeys(k for sample in samples for k in sample if k != "at_s")
     verdicts = {}
-    for name, values in series.items():
+    for name in names:
+        values = [sample[name] for sample in samples if name in sample]
         third = len(values) // 3
         if third < 2:
             verdicts[name] = {"levelled": None, "note": "too few samples"}
@@ -135,96 +90,69 @@ def levelled(samples: list[Sample]) -> dict[str, dict[str, Any]]:
     return verdicts
 
 
-def write_chart(samples: list[Sample], path: Path) -> None:
-    """One HTML page: a small chart per kind of series over the run's minutes."""
-    import plotly.graph_objects as go
+def write_chart(samples: list[dict[str, float]], path: Path) -> None:
+    """One HTML page: a panel per kind of series (live files, log files, RSS, ...) over minutes."""
     from plotly.subplots import make_subplots
 
-    minutes = [s.at_s / 60 for s in samples]
-    panels = ["live files", "live MB", "_delta_log files", "RSS MB", "ingest batch p95 (s)"]
-    figure = make_subplots(rows=len(panels), cols=1, subplot_titles=panels, shared_xaxes=True)
-    tables = sorted({t for s in samples for t in s.tables})
-    for row, key in enumerate(("live_files", "live_mb", "log_files"), start=1):
-        for table in tables:
-            values = [s.tables.get(table, {}).get(key) for s in samples]
-            figure.add_trace(go.Scatter(x=minutes, y=values, name=f"{table} {key}"), row, 1)
-    figure.add_trace(
-        go.Scatter(x=minutes, y=[s.model_folders for s in samples], name="model folders"), 3, 1
-    )
-    for role in sorted({r for s in samples for r in s.rss_mb}):
-        values = [s.rss_mb.get(role) for s in samples]
-        figure.add_trace(go.Scatter(x=minutes, y=values, name=f"RSS {role}"), 4, 1)
-    figure.add_trace(
-        go.Scatter(x=minutes, y=[s.ingest_p95_s for s in samples], name="ingest p95"), 5, 1
-    )
-    figure.update_layout(height=300 * len(panels), title="FinanceLake soak", xaxis5_title="minutes")
-    figure.write_html(path, include_plotlyjs=True)
+    names = list(dict.fromkeys(k for sample in samples for k in sample if k != "at_s"))
+    kinds = sorted({name.rsplit(".", 1)[-1] for name in names})
+    chart = make_subplots(rows=len(kinds), cols=1, subplot_titles=kinds, shared_xaxes=True)
+    for name in names:
+        minutes = [s["at_s"] / 60 for s in samples if name in s]
+        values = [s[name] for s in samples if name in s]
+        chart.add_scatter(
+            x=minutes, y=values, name=name, row=kinds.index(name.rsplit(".", 1)[-1]) + 1, col=1
+        )
+    chart.update_layout(height=250 * len(kinds), title="FinanceLake soak (minutes)")
+    chart.write_html(path, include_plotlyjs=True)
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    workspace = Workspace.create(f"soak-{stamp}", keep=args.keep)
-    broker = Broker.start(workspace)
-    stop = threading.Event()
-    samples: list[Sample] = []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ws = Workspace.create(f"soak-{stamp}", keep=args.keep)
+    samples: list[dict[str, float]] = []
     try:
-        config = settings(broker, "soak", workspace.path("lake")).model_copy(
-            update={
-                "vacuum_retention": args.retention,
-                "log_retention": args.retention,
-                "predictions_retention": args.retention,
-                "equity_retention": args.retention,
-                "keep_models": 5,
-                "compact_interval_s": args.maintenance_s,
-            }
-        )
-        create_topic(config, "soak")
-        env = child_env(config, workspace)
-        service_log, producer_log = workspace.log_file("service"), workspace.log_file("producer")
-        service = workspace.spawn(financelake("run"), service_log, env)
-        producer = workspace.spawn(
-            financelake(
-                "produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"
-            ),
-            producer_log,
-            env,
-        )
-        wait_for(
-            lambda: Path(config.table_path("silver")).exists(),
-            600,
-            "Silver's first rows",
-            service,
-            service_log,
-        )
-        started = time.monotonic()
-        pids = {"service": service.pid, "producer": producer.pid}
-        if broker.pid:
-            pids["broker"] = broker.pid
-        last = datetime.now(UTC)
-        while not stop.wait(args.sample_s):
-            for child, log_path in ((service, service_log), (producer, producer_log)):
-                if child.poll() is not None:
-                    raise RuntimeError(f"{log_path.stem} exited early; see {log_path}")
-            at = time.monotonic() - started
-            sample = sample_lake(config, at, last)
-            sample.rss_mb = rss_mb(pids)
-            last = datetime.now(UTC)
-            samples.append(sample)
-            log.info(
-                "%5.1f min: silver %s files, %s log files; RSS %s MB; ingest p95 %s s",
-                at / 60,
-                sample.tables.get("silver", {}).get("live_files"),
-                sample.tables.get("silver", {}).get("log_files"),
-                {k: round(v) for k, v in sample.rss_mb.items()},
-                None if sample.ingest_p95_s is None else round(sample.ingest_p95_s, 2),
+        ws.start_broker()
+        retention = {
+            f"{name}_retention": args.retention
+            for name in ("vacuum", "log", "predictions", "equity")
+        }
+        config = ws.new_topic(
+            "soak", ws.path("lake"), keep_models=5, compact_interval_s=args.maintenance_s,
+            **retention,
+        )  # fmt: skip
+        produce = ["produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"]
+        with RssSampler(ws.broker_pid, interval_s=args.sample_s) as memory:
+            service = ws.spawn(financelake("run"), "service", config)
+            producer = ws.spawn(financelake(*produce), "producer", config)
+            memory.watch(service.pid)
+            memory.watch(producer.pid)
+            wait_for(
+                lambda: table_summary(config.table_path("silver")).exists, 600, "Silver", service
             )
-            if at >= args.minutes * 60:
-                break
-        workspace.stop_all()
+            started = time.monotonic()
+            last = datetime.now(UTC)
+            while time.monotonic() - started < args.minutes * 60:
+                # The run's own pace: one sample per interval, nothing else waits on it.
+                wait_for(
+                    partial(lambda seen: len(memory.series) > seen, len(memory.series)),
+                    2 * args.sample_s,
+                    "a memory sample",
+                )
+                for child, name in ((service, "service"), (producer, "producer")):
+                    if child.poll() is not None:
+                        raise RuntimeError(f"{name} exited early; {ws.tail(name)}")
+                rss = {f"{k}.rss_mb": v for k, v in memory.series[-1].items() if k != "t"}
+                sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
+                last = datetime.now(UTC)
+                samples.append(sample)
+                log.info(
+                    "%5.1f min: %s",
+                    sample["at_s"] / 60,
+                    {k: round(v, 1) for k, v in sample.items()},
+                )
     finally:
-        workspace.stop_all()
-        broker.close()
-        workspace.cleanup()
+        ws.close()
     verdicts = levelled(samples)
     summary = {
         "stamp": stamp,
@@ -234,7 +162,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "maintenance_s": args.maintenance_s,
         "levelled": verdicts,
         "all_levelled": all(v["levelled"] is not False for v in verdicts.values()),
-        "samples": [asdict(s) for s in samples],
+        "samples": samples,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"soak-{stamp}.json").write_text(json.dumps(summary, indent=2))

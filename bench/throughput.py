@@ -1,75 +1,60 @@
 """Throughput over a pre-filled topic: B2 fills it, B1 reads it raw, B3 parses it in Spark, P
-drains it through every layer.
+drains it through every layer; S fits P's time against topic size; F counts P's files.
 
-All three readers see the same topic (same ticks, same partitions), so their ratios compare the
-work done per tick and nothing else.
+All readers see the same topic (same ticks, same partitions), so their ratios compare the work
+done per tick and nothing else. B3 and P are reported twice: the whole command (`drain_*`, child
+start to exit) and the steady state (`steady_*`, first micro-batch start to last batch end, from
+the progress files); `startup_s` is the difference.
 """
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import time
 import uuid
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from bench import deltalog
-from bench.harness import (
-    PARTITIONS,
-    Broker,
-    Workspace,
-    child_env,
-    create_topic,
-    financelake,
-    run_worker,
-    settings,
-    tail,
-)
+from bench.harness import Workspace, financelake
 from bench.memory import RssSampler
-from financelake.catalog import STREAM_QUERIES
-from financelake.config import REPO_ROOT, TABLES
+from bench.worker import FLOOR_QUERY
+from financelake.catalog import STREAM_QUERIES, TABLE_NAMES
+from financelake.config import Settings
 from financelake.kafka.client import confluent_config
-from financelake.lake.progress import read_history, read_progress
+from financelake.lake.history import commits
+from financelake.lake.progress import read_history
+from financelake.lake.read import table_summary
+from financelake.market.simulator import DEFAULT_SYMBOLS
 
-log = logging.getLogger("bench")
-
-_QUIET_LOG4J = "status = error\nrootLogger.level = ERROR\n"
+Figures = dict[str, Any]
 
 
-def fill_topic(workspace: Workspace, broker: Broker, topic: str, ticks: int) -> dict[str, Any]:
-    """B2: `financelake produce --rate 0`'s function fills a new topic of `ticks` ticks, in a
-    child process like the CLI; figures from its `PublishReport`."""
-    config = settings(broker, topic)
-    create_topic(config, topic)
-    report, wall = run_worker(
-        workspace, f"produce-{topic}", config, "produce", "--count", str(ticks), "--rate", "0"
-    )
+def fill_topic(ws: Workspace, topic: str, ticks: int) -> Figures:
+    """B2: `financelake produce --rate 0`'s function fills a new topic, in a child process."""
+    config = ws.new_topic(topic)
+    # One tick per symbol per second, ending now: starting now would put most ticks beyond
+    # ingest's `max_future` and measure the quarantine instead of the pipeline.
+    span = timedelta(seconds=ticks / len(DEFAULT_SYMBOLS) + 60)
+    start = (datetime.now(UTC) - span).replace(tzinfo=None).isoformat()
+    report, wall = ws.run_worker(
+        f"produce-{topic}", config, "produce", "--count", str(ticks), "--rate", "0",
+        "--tick-interval", "1", "--start", start,
+    )  # fmt: skip
     if not report["ok"] or report["sent"] != ticks:
         raise RuntimeError(f"produce sent {report['sent']:,} of {ticks:,} ticks: {report}")
-    return {
-        "topic": topic,
-        "ticks": report["sent"],
-        "partitions": PARTITIONS,
-        "publish_s": report["seconds"],
-        "ticks_per_s": report["ticks_per_s"],
-        "command_s": wall,
-        "command_ticks_per_s": report["sent"] / wall,
-    }
+    return {"ticks": ticks, "ticks_per_s": report["ticks_per_s"], "command_s": wall}
 
 
-def raw_consume(broker: Broker, topic: str, ticks: int) -> dict[str, Any]:
+def raw_consume(ws: Workspace, topic: str, ticks: int) -> Figures:
     """B1: drain the topic with a plain confluent-kafka consumer (values read, not decoded)."""
-    config = settings(broker, topic)
     consumer = Consumer(
         {
-            **confluent_config(config),
+            **confluent_config(ws.settings(topic)),
             "group.id": f"bench-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
         }
     )
     try:
@@ -77,185 +62,148 @@ def raw_consume(broker: Broker, topic: str, ticks: int) -> dict[str, Any]:
         started = time.perf_counter()
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         received = size = 0
-        first_at = None
         deadline = time.monotonic() + 120 + ticks / 10_000
         while received < ticks and time.monotonic() < deadline:
-            batch = consumer.consume(num_messages=10_000, timeout=1.0)
-            for message in batch:
+            for message in consumer.consume(num_messages=10_000, timeout=1.0):
                 error = message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
                     raise RuntimeError(f"consumer error: {error}")
                 size += len(message.value() or b"")
-            if batch and first_at is None:
-                first_at = time.perf_counter()
-            received += len(batch)
+                received += 1
         seconds = time.perf_counter() - started
     finally:
         consumer.close()
     if received < ticks:
         raise RuntimeError(f"read {received:,} of {ticks:,} ticks before the deadline")
-    return {
-        "ticks": received,
-        "seconds": seconds,
-        "ticks_per_s": received / seconds,
-        "mb_per_s": size / 1e6 / seconds,
-        "after_first_message_s": time.perf_counter() - (first_at or started),
-    }
+    return {"confluent_ticks_per_s": received / seconds, "confluent_mb_per_s": size / 1e6 / seconds}
 
 
-def kafka_consumer_perf(
-    workspace: Workspace, broker: Broker, topic: str, ticks: int
-) -> dict[str, Any]:
-    """B1 (Java): Kafka's own ConsumerPerformance tool from the broker's jars."""
-    log4j = workspace.path("logs") / "quiet-log4j2.properties"
-    log4j.write_text(_QUIET_LOG4J)
+def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
+    """B1 (Java): Kafka's own ConsumerPerformance tool, whose output is one CSV header + row."""
+    log4j = ws.path("logs") / "quiet-log4j2.properties"
+    log4j.write_text("status = error\nrootLogger.level = ERROR\n")
+    assert ws.broker is not None
+    jars = ws.settings(topic).jars_dir / "kafka"
     argv = [
-        "java",
-        "-Xmx512m",
-        f"-Dlog4j2.configurationFile={log4j}",
-        "-cp",
-        f"{REPO_ROOT / '.jars' / 'kafka'}/*",
-        "org.apache.kafka.tools.ConsumerPerformance",
-        "--bootstrap-server",
-        broker.address,
-        "--topic",
-        topic,
-        "--messages",
-        str(ticks),
-        "--group",
-        f"bench-perf-{uuid.uuid4().hex[:8]}",
-        "--timeout",
-        "30000",
-    ]
-    started = time.perf_counter()
+        "java", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", f"{jars}/*", "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server", ws.broker.address, "--topic", topic, "--messages", str(ticks),
+        "--group", f"bench-perf-{uuid.uuid4().hex[:8]}", "--timeout", "30000",
+    ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
-    wall = time.perf_counter() - started
-    (workspace.log_file("consumer-perf")).write_text(done.stdout + done.stderr)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    ws.log_file("consumer-perf").write_text(done.stdout + done.stderr)
+    lines = [line for line in done.stdout.splitlines() if "," in line]
     header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
     if done.returncode != 0 or header is None or header + 1 >= len(lines):
         raise RuntimeError(f"ConsumerPerformance exited {done.returncode}: {done.stderr[-800:]}")
-    names = [n.strip() for n in lines[header].split(",")]
-    values = [v.strip() for v in lines[header + 1].split(",")]
-    row = dict(zip(names, values, strict=False))
-    return {
-        "ticks": int(float(row["data.consumed.in.nMsg"])),
-        "ticks_per_s": float(row["fetch.nMsg.sec"]),
-        "ticks_per_s_incl_group_join": float(row["nMsg.sec"]),
-        "mb_per_s": float(row["fetch.MB.sec"]),
-        "fetch_ms": float(row["fetch.time.ms"]),
-        "group_join_ms": float(row["rebalance.time.ms"]),
-        "command_s": wall,
-    }
-
-
-def spark_floor(workspace: Workspace, broker: Broker, topic: str, ticks: int) -> dict[str, Any]:
-    """B3: Spark's Kafka source -> from_json -> noop sink, availableNow, in its own JVM."""
-    root = workspace.path(f"floor-{topic}")
-    config = settings(broker, topic, root / "lake")
-    checkpoint = str(root / "ckpt")
-    result, wall = run_worker(
-        workspace, f"floor-{topic}", config, "floor", "--checkpoint", checkpoint
+    names, values = (
+        [cell.strip() for cell in line.split(",")] for line in lines[header : header + 2]
     )
-    workspace.drop(root)
-    if result["rows"] != ticks:
-        raise RuntimeError(f"the Spark floor read {result['rows']:,} of {ticks:,} ticks")
+    row = dict(zip(names, values, strict=True))
     return {
-        **result,
-        "ticks": ticks,
-        "ticks_per_s": ticks / result["query_s"],
-        "command_s": wall,
-        "command_ticks_per_s": ticks / wall,
+        "kafka_tool_ticks_per_s": float(row["fetch.nMsg.sec"]),  # the group join excluded
+        "kafka_tool_group_join_s": float(row["rebalance.time.ms"]) / 1000,
     }
 
 
-def pipeline_drain(
-    workspace: Workspace,
-    broker: Broker,
-    topic: str,
-    ticks: int,
-    *,
-    name: str,
-    with_files: bool = False,
-) -> dict[str, Any]:
-    """P: `financelake run --available-now` into a fresh lake, memory sampled every 0.5 s.
+def steady_span(lake_root: str, queries: tuple[str, ...]) -> tuple[float, int] | None:
+    """(seconds from the first micro-batch's start to the last one's end, batches) over
+    `queries`, from the progress files; None if no batch was recorded. Batches that read no
+    rows (a query polling before its source has data) are not part of the work."""
+    spans = [
+        (start := batch.timestamp.timestamp(), start + (batch.trigger_ms or 0) / 1000)
+        for query in queries
+        for batch in read_history(lake_root, query)
+        if batch.timestamp is not None and batch.input_rows != 0
+    ]
+    if not spans:
+        return None
+    return max(end for _, end in spans) - min(start for start, _ in spans), len(spans)
 
-    `drain_s` runs from the start of the first micro-batch to the end of the last one, ingest
-    and Gold queries together, from the progress files the run writes. `command_s` is the whole
-    child process: interpreter, JVM and session start, table set-up and shutdown included.
-    """
-    root = workspace.path(name)
-    config = settings(broker, topic, root / "lake")
-    log_path = workspace.log_file(name)
-    argv = financelake("run", "--available-now")
-    with RssSampler(broker.pid) as sampler:
+
+def _two_rates(ticks: int, command_s: float, lake_root: str, queries: tuple[str, ...]) -> Figures:
+    span = steady_span(lake_root, queries)
+    if span is None:
+        raise RuntimeError(f"no stream progress under {lake_root}")
+    steady_s, batches = span
+    return {
+        "ticks": ticks,
+        "drain_s": command_s,
+        "drain_ticks_per_s": ticks / command_s,
+        "steady_s": steady_s,
+        "steady_ticks_per_s": ticks / steady_s,
+        "startup_s": command_s - steady_s,
+        "batches": batches,
+    }
+
+
+def spark_floor(ws: Workspace, topic: str, ticks: int) -> Figures:
+    """B3: Spark's Kafka source -> from_json -> noop sink, availableNow, in its own JVM."""
+    root = ws.path(f"floor-{topic}")
+    config = ws.settings(topic, root)
+    _, wall = ws.run_worker(f"floor-{topic}", config, "floor")
+    rows = sum(b.input_rows or 0 for b in read_history(config.lake_root, FLOOR_QUERY))
+    if rows != ticks:
+        raise RuntimeError(f"the Spark floor read {rows:,} of {ticks:,} ticks")
+    figures = _two_rates(ticks, wall, config.lake_root, (FLOOR_QUERY,))
+    ws.drop(root)
+    return figures
+
+
+def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> Figures:
+    """P: `financelake run --available-now` into a fresh lake, memory sampled (key `memory`,
+    with its series) and, with `with_files`, each table's commits and files (key `files`)."""
+    root = ws.path(f"drain-{ticks}")
+    config = ws.settings(topic, root)
+    with RssSampler(ws.broker_pid) as sampler:
         started = time.perf_counter()
-        child = workspace.spawn(argv, log_path, child_env(config, workspace))
+        child = ws.spawn(financelake("run", "--available-now"), f"drain-{ticks}", config)
         sampler.watch(child.pid)
         code = child.wait()
         wall = time.perf_counter() - started
     if code != 0:
-        raise RuntimeError(f"run --available-now exited {code}; log {log_path}:\n{tail(log_path)}")
-    drain_s = batches_span_s(config.lake_root)
-    if drain_s is None:
-        raise RuntimeError(f"the run wrote no stream progress; log {log_path}")
-    lake = Path(config.lake_root)
-    silver_rows = deltalog.row_count(lake / "silver")
-    quarantined = deltalog.row_count(lake / "quarantine")
-    result: dict[str, Any] = {
-        "ticks": ticks,
-        "drain_s": drain_s,
-        "ticks_per_s": ticks / drain_s,
-        "command_s": wall,
-        "command_ticks_per_s": ticks / wall,
-        "startup_s": wall - drain_s,
-        "bronze_rows": deltalog.row_count(lake / "bronze"),
-        "silver_rows": silver_rows,
-        "quarantine_rows": quarantined,
-        "gold_rows": deltalog.row_count(lake / "gold"),
-        "queries": _query_seconds(config.lake_root),
-        "memory": sampler.report(),
-    }
-    if silver_rows + quarantined != ticks:
-        result["warning"] = f"silver + quarantine hold {silver_rows + quarantined:,} rows"
-    elif quarantined:  # the bench's ticks are all valid: a quarantined one times the wrong path
-        result["warning"] = f"{quarantined:,} of the bench's valid ticks went to quarantine"
+        raise RuntimeError(f"run --available-now exited {code}; {ws.tail(f'drain-{ticks}')}")
+    figures = _two_rates(ticks, wall, config.lake_root, STREAM_QUERIES)
+    rows = {t: table_summary(config.table_path(t)).rows for t in ("silver", "quarantine", "gold")}
+    figures |= {f"{name}_rows": count for name, count in rows.items()}
+    if rows["silver"] + rows["quarantine"] != ticks:
+        raise RuntimeError(f"silver + quarantine hold {rows['silver'] + rows['quarantine']:,} rows")
+    figures["memory"] = sampler.report()
     if with_files:
-        result["files"] = {
-            table: deltalog.file_stats(lake / table)
-            for table in TABLES
-            if (lake / table / "_delta_log").exists()
-        }
-    workspace.drop(root)
-    return result
+        figures["files"] = files_by_table(config, TABLE_NAMES)
+    ws.drop(root)
+    return figures
 
 
-def batches_span_s(lake_root: str) -> float | None:
-    """Seconds from the first micro-batch's start to the last one's end, over every stream."""
-    spans = [
-        (batch.timestamp.timestamp(), batch.timestamp.timestamp() + (batch.trigger_ms or 0) / 1e3)
-        for query in STREAM_QUERIES
-        for batch in read_history(lake_root, query)
-        if batch.timestamp is not None
-    ]
-    if not spans:
-        return None
-    return max(end for _, end in spans) - min(start for start, _ in spans)
-
-
-def _query_seconds(lake_root: str) -> dict[str, Any]:
-    """Per query: batches and the sum of their trigger durations (from the progress files)."""
-    out: dict[str, Any] = {}
-    for query in STREAM_QUERIES:
-        batches = read_history(lake_root, query)
-        if not batches:
+def files_by_table(config: Settings, names: tuple[str, ...]) -> Figures:
+    """F: per table, commits, data files added per data commit, live files and their mean size."""
+    out: Figures = {}
+    for name in names:
+        path = config.table_path(name)
+        summary = table_summary(path)
+        if not summary.exists:
             continue
-        out[query] = {
-            "batches": len(batches),
-            "trigger_s": sum(batch.trigger_ms or 0 for batch in batches) / 1000,
-            "rows": sum(batch.input_rows or 0 for batch in batches),
+        history = commits(path)
+        added = [len(c.added_files) for c in history if c.changes_data and c.added_files]
+        out |= {
+            f"{name}.commits": len(history),
+            f"{name}.data_commits": len(added),
+            f"{name}.files_per_data_commit": round(float(np.mean(added)), 2) if added else 0.0,
+            f"{name}.live_files": summary.files,
+            f"{name}.mean_file_mb": summary.size_bytes / max(summary.files, 1) / 1e6,
         }
-        latest = read_progress(lake_root, query)
-        if latest is not None:  # where the last batch's time went (addBatch, planning, ...)
-            out[query]["last_batch_ms"] = dict(latest.durations_ms)
     return out
+
+
+def scaling_fit(points: list[tuple[int, float]]) -> Figures:
+    """S: least squares `drain_s = fixed_s + ticks * s_per_tick` over (ticks, drain_s): the fixed
+    cost and the marginal cost of a million ticks (issue 15's 'marginal cost from two sizes')."""
+    if len(points) < 2:
+        return {}
+    x, y = np.array(points, dtype=float).T
+    slope, intercept = np.polyfit(x, y, 1)
+    return {
+        "fixed_s": float(intercept),
+        "marginal_s_per_million": float(slope * 1e6),
+        "marginal_ticks_per_s": float(1 / slope) if slope > 0 else None,
+    }

@@ -1,12 +1,13 @@
-"""Spark-side jobs the bench runs in a child process (a JVM of their own, like the CLI's).
+"""Jobs the bench runs in a child process (a JVM of their own, like the CLI's).
 
-`python -m bench.worker floor --checkpoint DIR`: B3, Kafka source -> from_json -> noop sink.
-`python -m bench.worker train --root DIR --sizes 1000,10000`: T, synthetic Gold then one cycle.
-`python -m bench.worker produce --count N --rate R [--tick-interval S] [--start ISO]`: B2 and
-the paced producers, `financelake produce`'s own function, its `PublishReport` as figures.
+`python -m bench.worker --out F floor`: B3, the ingest stream's Kafka source -> from_json ->
+noop sink, availableNow; its progress goes to the lake's progress files, as the service's does.
+`python -m bench.worker --out F train --sizes 1000,10000`: T, synthetic Gold then one cycle each.
+`python -m bench.worker --out F produce --count N --rate R [--tick-interval S] [--start ISO]`:
+B2 and the paced producers, `financelake produce`'s own function.
 
-Settings come from FINANCELAKE_* variables, as for the CLI. The figures are written as one JSON
-object to the file named by `--out` (the bench never reads them from log text).
+Settings come from FINANCELAKE_* variables, as for the CLI. The figures are one JSON object in
+the file `--out` names: the bench never reads them from log text.
 """
 
 from __future__ import annotations
@@ -15,205 +16,152 @@ import argparse
 import dataclasses
 import json
 import logging
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 
 from financelake.catalog import table
 from financelake.config import Settings
-from financelake.market.simulator import DEFAULT_SYMBOLS
+from financelake.market.simulator import DEFAULT_SYMBOLS, simulate_bars
 from financelake.spark import build_spark
 
-log = logging.getLogger("bench.worker")
+FLOOR_QUERY = "floor"
 
 
-def spark_floor(checkpoint: str) -> dict[str, Any]:
-    """B3: the same source options and session as the ingest stream, only parsing, no sink."""
+def spark_floor() -> dict[str, Any]:
+    """B3: the ingest stream's own source and session, only parsing, no sink."""
     from pyspark.sql import functions as F
 
+    from financelake.lake.progress import progress_dir, record_progress
     from financelake.schemas import TICK_JSON
     from financelake.streams.ingest import kafka_source
 
     settings = Settings()
-    started = time.perf_counter()
     spark = build_spark(settings, app_name="financelake-bench-floor")
-    session_s = time.perf_counter() - started
     try:
-        # The pipeline's own source, so the floor reads with exactly the same settings.
         ticks = kafka_source(spark, settings).select(
             F.from_json(F.col("value").cast("string"), TICK_JSON).alias("tick")
         )
-        query_started = time.perf_counter()
         query = (
             ticks.select("tick.*")
-            .writeStream.queryName("floor")
+            .writeStream.queryName(FLOOR_QUERY)
             .format("noop")
             .trigger(availableNow=True)
-            .option("checkpointLocation", checkpoint)
+            .option("checkpointLocation", settings.checkpoint_path(FLOOR_QUERY))
             .start()
         )
         query.awaitTermination()
-        query_s = time.perf_counter() - query_started
-        progress = [_as_dict(p) for p in query.recentProgress]
-        rows = sum(int(p.get("numInputRows") or 0) for p in progress)
-        return {"session_s": session_s, "query_s": query_s, "rows": rows, "batches": len(progress)}
+        # Recorded after the end, not by a listener: listener events may still be in flight.
+        folder = progress_dir(settings.lake_root)
+        assert folder is not None, "the bench's lakes are local"
+        folder.mkdir(parents=True, exist_ok=True)
+        for progress in query.recentProgress:
+            record_progress(
+                folder, json.loads(progress.json) if hasattr(progress, "json") else progress
+            )
+        return {"batches": len(query.recentProgress)}
     finally:
         spark.stop()
 
 
-def _as_dict(progress: Any) -> dict[str, Any]:
-    if isinstance(progress, dict):
-        return progress
-    return dict(json.loads(progress.json))
-
-
-def synthetic_bars(count: int, bar_seconds: int, seed: int = 7) -> pa.Table:
-    """`count` closed Gold bars (four symbols, a random walk), ending two days before now."""
-    rng = np.random.default_rng(seed)
-    per_symbol = max(1, count // len(DEFAULT_SYMBOLS))
-    end = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(days=2)
-    first = end - timedelta(seconds=bar_seconds * per_symbol)
-    starts = np.datetime64(first, "us") + np.arange(per_symbol) * np.timedelta64(
-        bar_seconds, "s"
-    ).astype("timedelta64[us]")
-    columns: dict[str, list[Any]] = {name: [] for name in table("gold").schema.fieldNames()}
-    for i, symbol in enumerate(DEFAULT_SYMBOLS):
-        close = 50.0 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 1e-3, per_symbol)))
-        open_ = np.concatenate([[close[0]], close[:-1]])
-        spread = np.abs(rng.normal(0, 5e-4, per_symbol)) * close
-        high, low = np.maximum(open_, close) + spread, np.minimum(open_, close) - spread
-        avg = (open_ + high + low + close) / 4
-        ticks = rng.integers(10, 120, per_symbol)
-        volume = ticks * rng.integers(5, 50, per_symbol)
-        values = {
-            "symbol": np.full(per_symbol, symbol, dtype=object),
-            "window_start": starts,
-            "window_end": starts + np.timedelta64(bar_seconds, "s"),
-            "open": open_,
-            "high": high,
-            "low": low,
-            "close": close,
-            "avg_price": avg,
-            "price_volatility": spread / 2,
-            "total_volume": volume,
-            "vwap": avg,
-            "tick_count": ticks,
-            "avg_price_change": (close / open_ - 1) * 100,
-            "last_tick_at": starts + np.timedelta64(bar_seconds - 1, "s"),
-            "date": starts.astype("datetime64[D]"),
-        }
-        for name, column in values.items():
-            columns[name].append(column)
-    schema = pa.schema(
-        [
-            pa.field(f.name, _arrow_type(f.dataType.typeName()), nullable=False)
-            for f in table("gold").schema.fields
-        ]
+def synthetic_gold(bars: int, settings: Settings) -> pd.DataFrame:
+    """About `bars` closed Gold bars (four symbols, the simulator's prices), two days old."""
+    per_symbol = max(1, bars // len(DEFAULT_SYMBOLS))
+    start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(
+        days=2, seconds=settings.bar_seconds * per_symbol
     )
-    return pa.table({name: np.concatenate(parts) for name, parts in columns.items()}, schema=schema)
+    frame = simulate_bars(
+        bars=per_symbol, seed=settings.seed, bar_seconds=settings.bar_seconds, start=start
+    ).reset_index(drop=True)
+    rng = np.random.default_rng(settings.seed)
+    close = frame["close"].to_numpy()
+    open_ = frame.groupby("symbol")["close"].shift(1).fillna(frame["close"]).to_numpy()
+    spread = np.abs(rng.normal(0, 5e-4, len(frame))) * close
+    ticks = rng.integers(10, 120, len(frame))
+    bar = pd.Timedelta(seconds=settings.bar_seconds)
+    return frame.assign(
+        window_end=frame["window_start"] + bar,
+        open=open_,
+        high=np.maximum(open_, close) + spread,
+        low=np.minimum(open_, close) - spread,
+        avg_price=(open_ + close) / 2,
+        price_volatility=spread / 2,
+        total_volume=ticks * rng.integers(5, 50, len(frame)),
+        vwap=(open_ + close) / 2,
+        tick_count=ticks,
+        avg_price_change=(close / open_ - 1) * 100,
+        last_tick_at=frame["window_start"] + bar - pd.Timedelta(seconds=1),
+        date=frame["window_start"].dt.date,
+    )
 
 
-def _arrow_type(spark_type: str) -> pa.DataType:
-    return {
-        "string": pa.string(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "double": pa.float64(),
-        "long": pa.int64(),
-        "date": pa.date32(),
-    }[spark_type]
+def training_cycles(sizes: list[int]) -> dict[str, Any]:
+    """T: per size, a fresh lake with a synthetic Gold table, then one timed cycle, all in one
+    warm session (the first size is a warm-up)."""
+    from pyspark.sql import functions as F
 
-
-def training_cycles(root: Path, sizes: list[int]) -> dict[str, Any]:
-    """T: for each size, a fresh lake with a synthetic Gold table, then one timed cycle."""
-    try:
-        from financelake.training import run_training_cycle
-    except ImportError as error:
-        return {"skipped": f"financelake.training is not importable yet: {error}"}
     from financelake.streams.sinks import DeltaSink
+    from financelake.training import run_training_cycle
 
-    spark = build_spark(Settings(lake_root=str(root / "session")), app_name="financelake-bench-T")
+    base = Settings()
+    spark = build_spark(base, app_name="financelake-bench-T")
     cycles = []
     try:
         for size in sizes:
-            settings = Settings(lake_root=str(root / f"bars-{size}"))
-            bars = synthetic_bars(size, settings.bar_seconds, seed=settings.seed)
-            staging = root / f"bars-{size}.parquet"
-            pq.write_table(bars, staging)
+            settings = base.model_copy(update={"lake_root": f"{base.lake_root}/bars-{size}"})
             gold = DeltaSink.of(spark, settings, "gold")
             gold.setup()
-            spark.read.parquet(str(staging)).select(
-                *table("gold").schema.fieldNames()
+            schema = table("gold").schema
+            spark.createDataFrame(synthetic_gold(size, settings)).select(
+                *(F.col(f.name).cast(f.dataType) for f in schema.fields)
             ).write.format("delta").mode("append").save(gold.path)
             started = time.perf_counter()
             result = run_training_cycle(spark, settings)
-            wall = time.perf_counter() - started
             cycles.append(
                 {
-                    "bars": bars.num_rows,
-                    "seconds": wall,
-                    "cycle_seconds": result.seconds,
+                    "bars": result.closed_bars,
+                    "s": time.perf_counter() - started,
+                    "status": str(result.status),
                     "timings": result.timings,
-                    "status": result.status,
-                    "reason": result.reason,
-                    "closed_bars": result.closed_bars,
-                    "train_rows": result.train_rows,
-                    "test_rows": result.test_rows,
-                    "auc": result.auc,
-                    "traded_symbols": sum(1 for t in result.trader if t.status == "ok"),
-                    "summary": result.summary(),
                 }
             )
-            log.info("cycle at %d bars: %.1f s", bars.num_rows, wall)
     finally:
         spark.stop()
     return {"cycles": cycles}
-
-
-def produce_ticks(
-    count: int, rate: float, tick_interval_s: float, start: datetime | None
-) -> dict[str, Any]:
-    """B2 / paced load: `financelake produce`'s function; its report's fields and rate."""
-    from financelake.market.publisher import produce
-
-    report = produce(
-        Settings(), count=count, rate=rate, tick_interval_s=tick_interval_s, start=start
-    )
-    return {**dataclasses.asdict(report), "ticks_per_s": report.rate, "ok": report.ok}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     parser.add_argument("--out", type=Path, required=True, help="where to write the figures")
     jobs = parser.add_subparsers(dest="job", required=True)
-    floor = jobs.add_parser("floor")
-    floor.add_argument("--checkpoint", required=True)
-    train = jobs.add_parser("train")
-    train.add_argument("--root", type=Path, required=True)
-    train.add_argument("--sizes", required=True, help="comma-separated bar counts")
+    jobs.add_parser("floor")
+    jobs.add_parser("train").add_argument("--sizes", required=True, help="bar counts, a,b")
     feed = jobs.add_parser("produce")
     feed.add_argument("--count", type=int, required=True)
     feed.add_argument("--rate", type=float, default=0.0)
     feed.add_argument("--tick-interval", type=float, default=1.0)
     feed.add_argument("--start", type=datetime.fromisoformat)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.job == "floor":
-        result = spark_floor(args.checkpoint)
-    elif args.job == "produce":
-        result = produce_ticks(args.count, args.rate, args.tick_interval, args.start)
+        result = spark_floor()
+    elif args.job == "train":
+        result = training_cycles([int(s) for s in args.sizes.split(",")])
     else:
-        result = training_cycles(args.root, [int(s) for s in args.sizes.split(",")])
+        from financelake.market.publisher import produce
+
+        report = produce(
+            Settings(),
+            count=args.count,
+            rate=args.rate,
+            tick_interval_s=args.tick_interval,
+            start=args.start,
+        )
+        result = {**dataclasses.asdict(report), "ticks_per_s": report.rate, "ok": report.ok}
     args.out.write_text(json.dumps(result, default=str))
     return 0
 
