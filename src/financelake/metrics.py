@@ -218,7 +218,7 @@ def serve_metrics(settings: Settings) -> MetricsServer | None:
         return None
     registry = CollectorRegistry()
     registry.register(LakeCollector(settings))
-    ProcessCollector(registry=registry)  # the driver's CPU, memory and open files
+    ProcessCollector(registry=registry)  # this Python process; the JVM reports on Spark's UI
     try:
         server, thread = start_http_server(port, addr="0.0.0.0", registry=registry)
     except OSError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from deltalake import write_deltalake
-from prometheus_client.parser import text_string_to_metric_families
+from support import scrape
 
 from financelake.config import Settings
 from financelake.errors import ConfigError
@@ -21,19 +20,6 @@ from financelake.metrics import MetricsServer, serve_metrics
 from financelake.transforms.quality import ReasonCode
 
 NO_KAFKA = "127.0.0.1:1"  # nothing listens there: connection refused at once
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    """Every sample of a `/metrics` page, by (name, sorted labels)."""
-    with urllib.request.urlopen(url, timeout=30) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @pytest.fixture
