@@ -92,10 +92,10 @@ def test_the_running_service_serves_metrics_that_match_the_lake_and_spark_serves
             with urllib.request.urlopen(state.spark_ui_url + path, timeout=30) as response:
                 assert response.status == 200
                 spark_pages[path] = response.read().decode()
+        # the namespace is the app name; the ingest query reports its rates and latency
         driver = spark_pages[SPARK_PROMETHEUS_PATH]
-        print(driver[:3000])
-        print(spark_pages["/metrics/executors/prometheus"][:1500])
-        assert "spark_streaming_ingest" in driver, driver[:3000]
+        assert "metrics_financelake_driver_spark_streaming_ingest_latency" in driver, driver[:3000]
+        assert "metrics_executor_memoryUsed_bytes" in spark_pages["/metrics/executors/prometheus"]
     finally:
         service.send_signal(signal.SIGTERM)
         exit_code = service.wait(timeout=SHUTDOWN_BUDGET_S + 15)
