@@ -20,7 +20,7 @@ from financelake.spark import SPARK_PROMETHEUS_PATH
 TICKS, NOT_JSON = 600, 3
 
 
-def _until(done: Callable[[], bool], service_log: Path, timeout_s: float = 300) -> None:
+def _until(done: Callable[[], bool], service_log: Path, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
         assert time.monotonic() < deadline, service_log.read_text()[-4000:]
@@ -57,14 +57,16 @@ def test_the_running_service_serves_metrics_that_match_the_lake_and_spark_serves
         assert state.metrics_url == f"http://127.0.0.1:{settings.metrics_port}/metrics"
         assert state.spark_ui_url, "the service records its Spark UI's address"
 
-        # The progress file follows the batch's commit: wait until the lag has caught up.
+        # The progress file follows the batch's commit: wait until the lag has caught up and
+        # the batch's progress (its duration) is out.
         samples: MetricSamples = {}
+        ingest_duration = ("financelake_stream_last_batch_duration_seconds", (("query", "ingest"),))
 
         def caught_up() -> bool:
             nonlocal samples
             samples = scrape(state.metrics_url or "")
             lag = _lag(samples)
-            return bool(lag) and sum(lag.values()) == 0
+            return bool(lag) and sum(lag.values()) == 0 and ingest_duration in samples
 
         _until(caught_up, log, timeout_s=60)
 
