@@ -62,4 +62,5 @@ def settings(tmp_path: Path, broker: EmbeddedBroker, request: pytest.FixtureRequ
         spark_ui=False,
         shuffle_partitions=2,
         kafka_data_dir=broker.data_dir,
+        metrics_port=0,  # a test that scrapes the service gives it a free port
     )

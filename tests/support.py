@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from types import ModuleType
 import pandas as pd
 from confluent_kafka import Producer
 from deltalake import DeltaTable
+from prometheus_client.parser import text_string_to_metric_families
 
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import ENV_PREFIX, settings_env
@@ -142,3 +144,19 @@ def compose_cli() -> list[str] | None:
     beside = Path(sys.executable).parent / "docker-compose"
     standalone = str(beside) if beside.exists() else shutil.which("docker-compose")
     return [standalone] if standalone else None
+
+
+MetricSamples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""Samples of a Prometheus page, by (name, sorted labels)."""
+
+
+def scrape(url: str) -> MetricSamples:
+    """Every sample of a Prometheus `/metrics` page, fetched over HTTP."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

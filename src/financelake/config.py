@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     check_stale_s: float = Field(default=120.0, gt=0)
     check_max_lag: int = Field(default=100_000, ge=0)
 
+    # The service's Prometheus endpoint, http://<host>:<port>/metrics (see metrics.py); 0 turns
+    # it off. 9108 sits among the exporters' ports and clear of Spark's UI (4040+) and Kafka.
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+
     # Training cycle (classifier, then trader)
     train_interval_s: float = Field(default=60.0, gt=0)
     min_labelled_bars: int = Field(default=30, ge=2)

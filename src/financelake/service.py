@@ -22,6 +22,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
+from financelake.metrics import MetricsServer, serve_metrics
 from financelake.pipeline import (
     preflight,
     require_writable_lake,
@@ -30,7 +31,7 @@ from financelake.pipeline import (
     wait_for_topic,
 )
 from financelake.service_state import ServiceState, write_state
-from financelake.spark import TRAINING_POOL, build_spark, use_pool
+from financelake.spark import SPARK_PROMETHEUS_PATH, TRAINING_POOL, build_spark, use_pool
 from financelake.streams.progress import ProgressFiles
 
 log = logging.getLogger(__name__)
@@ -43,25 +44,29 @@ _BATCH_GRACE_S = 10.0
 def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True) -> int:
     """`financelake run`: drain and exit, or run continuously until SIGINT/SIGTERM.
 
-    A drain fails fast without its broker or topic; a continuous run waits for them."""
+    A drain fails fast without its broker or topic; a continuous run waits for them, and
+    serves its Prometheus metrics from the start (a scrape then shows Kafka down)."""
     if available_now:
         preflight(settings)
     else:
         require_writable_lake(settings)
-        stop = threading.Event()
-        with _signals_set(stop):
-            if not wait_for_topic(settings, stop):
+    with _metrics_served(settings, serve=not available_now) as metrics:
+        if not available_now:
+            stop = threading.Event()
+            with _signals_set(stop):
+                if not wait_for_topic(settings, stop):
+                    return 0
+        spark = build_spark(settings)
+        try:
+            if settings.is_local_lake:
+                spark.streams.addListener(ProgressFiles(settings.lake_root))
+            if available_now:
+                run_available_now(spark, settings)
                 return 0
-    spark = build_spark(settings)
-    try:
-        if settings.is_local_lake:
-            spark.streams.addListener(ProgressFiles(settings.lake_root))
-        if available_now:
-            run_available_now(spark, settings)
-            return 0
-        return Service(spark, settings, train=train).run()
-    finally:
-        spark.stop()
+            metrics_url = None if metrics is None else metrics.url
+            return Service(spark, settings, train=train, metrics_url=metrics_url).run()
+        finally:
+            spark.stop()
 
 
 def maintain_once(settings: Settings) -> int:
@@ -95,10 +100,18 @@ def train_once(settings: Settings, as_of_version: int | None = None) -> int:
 class Service:
     """Streams plus a training thread; `run` returns the process exit code."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, *, train: bool = True) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        *,
+        train: bool = True,
+        metrics_url: str | None = None,
+    ) -> None:
         self._spark = spark
         self._settings = settings
         self._train = train
+        self._metrics_url = metrics_url
         self._stop = threading.Event()
         self._writing = threading.Lock()  # held while a training cycle writes its results
 
@@ -117,9 +130,23 @@ class Service:
             sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         queries = start_streams(self._spark, self._settings)
+        spark_ui_url = self._spark.sparkContext.uiWebUrl
         write_state(
-            self._settings.lake_root, ServiceState.RUNNING, local=self._settings.is_local_lake
+            self._settings.lake_root,
+            ServiceState.RUNNING,
+            local=self._settings.is_local_lake,
+            spark_ui_url=spark_ui_url,
+            metrics_url=self._metrics_url,
         )
+        if spark_ui_url:
+            log.info(
+                "Spark UI at %s (its Prometheus metrics at %s%s)",
+                spark_ui_url,
+                spark_ui_url,
+                SPARK_PROMETHEUS_PATH,
+            )
+        else:
+            log.info("Spark UI is off (--spark-ui turns it on)")
         trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
         trainer.start()
         log.info(
@@ -191,6 +218,19 @@ class Service:
                 self._spark.sparkContext.cancelJobGroup(_TRAINING_JOBS)
                 trainer.join(timeout=3)
         log.info("streams stopped")
+
+
+@contextmanager
+def _metrics_served(settings: Settings, *, serve: bool) -> Iterator[MetricsServer | None]:
+    """While inside, `/metrics` is served (if `serve` and a metrics port is set)."""
+    server = serve_metrics(settings) if serve else None
+    if server is not None:
+        log.info("Prometheus metrics at %s", server.url)
+    try:
+        yield server
+    finally:
+        if server is not None:
+            server.close()
 
 
 @contextmanager

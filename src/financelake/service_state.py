@@ -1,7 +1,8 @@
 """What the service is doing right now, as one small JSON file `status` reads without a JVM.
 
 Streams publish their own progress (streams/progress.py); this file says what no stream can:
-that the service is waiting for its broker or topic, and since when.
+that the service is waiting for its broker or topic, and since when, and where a running
+service serves its Spark UI and its Prometheus metrics (the dashboard links to both).
 """
 
 from __future__ import annotations
@@ -28,18 +29,29 @@ class ServiceStatus:
     state: ServiceState
     detail: str
     since: str  # ISO 8601, UTC
+    spark_ui_url: str | None = None
+    metrics_url: str | None = None
 
 
 def state_file(lake_root: str) -> Path:
     return Path(lake_root) / "_status" / "service.json"
 
 
-def write_state(lake_root: str, state: ServiceState, detail: str = "", *, local: bool) -> None:
+def write_state(
+    lake_root: str,
+    state: ServiceState,
+    detail: str = "",
+    *,
+    local: bool,
+    spark_ui_url: str | None = None,
+    metrics_url: str | None = None,
+) -> None:
     """Record the service's state (local lakes only; never fails the service)."""
     if not local:
         return
     path = state_file(lake_root)
-    status = ServiceStatus(state, detail, datetime.now(UTC).isoformat())
+    now = datetime.now(UTC).isoformat()
+    status = ServiceStatus(state, detail, now, spark_ui_url, metrics_url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -52,6 +64,12 @@ def write_state(lake_root: str, state: ServiceState, detail: str = "", *, local:
 def read_state(lake_root: str) -> ServiceStatus | None:
     try:
         raw = json.loads(state_file(lake_root).read_text())
-        return ServiceStatus(ServiceState(raw["state"]), raw["detail"], raw["since"])
+        return ServiceStatus(
+            ServiceState(raw["state"]),
+            raw["detail"],
+            raw["since"],
+            raw.get("spark_ui_url"),  # files written before the addresses were recorded lack
+            raw.get("metrics_url"),  # them
+        )
     except (OSError, ValueError, KeyError):
         return None

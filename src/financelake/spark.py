@@ -25,6 +25,10 @@ GOLD_POOL = "gold"
 TRAINING_POOL = "training"
 _POOLS_FILE = Path(__file__).with_name("scheduler-pools.xml")
 
+SPARK_PROMETHEUS_PATH = "/metrics/prometheus"
+"""Where Spark's UI serves the driver's metrics in Prometheus format."""
+_SERVLET_SINK = "spark.metrics.conf.*.sink.prometheusServlet"
+
 
 def spark_jars(jars_dir: Path) -> list[str]:
     """The Delta and Kafka-connector jars resolved at set-up (never downloaded at run time)."""
@@ -59,6 +63,15 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.ui.enabled", str(settings.spark_ui).lower())
         .config("spark.ui.showConsoleProgress", "false")
+        # Prometheus: the UI serves the driver's metrics at /metrics/prometheus (the servlet
+        # sink) and the executors' at /metrics/executors/prometheus; streaming queries report
+        # rates and latency there too. A fixed namespace keeps the names stable across runs
+        # (the default is the application id, new at every start).
+        .config("spark.ui.prometheus.enabled", "true")
+        .config("spark.sql.streaming.metricsEnabled", "true")
+        .config("spark.metrics.namespace", app_name)
+        .config(f"{_SERVLET_SINK}.class", "org.apache.spark.metrics.sink.PrometheusServlet")
+        .config(f"{_SERVLET_SINK}.path", SPARK_PROMETHEUS_PATH)
         # Jobs of the streams and of training share the cores by pool instead of queueing
         # behind each other; the ingest stream's tasks go first.
         .config("spark.scheduler.mode", "FAIR")

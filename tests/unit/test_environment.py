@@ -65,6 +65,7 @@ NON_DEFAULTS: dict[str, object] = {
     "equity_retention": "2 days",
     "check_stale_s": 300.0,
     "check_max_lag": 5_000,
+    "metrics_port": 9200,
     "max_future": "1 hour",
     "field_map": "symbol=s,price=p",
 }

@@ -16,3 +16,13 @@ def test_the_ingest_pool_outweighs_gold_and_training(spark: SparkSession) -> Non
     weights = {name: pool.get().weight() for name, pool in pools.items()}
     assert weights[INGEST_POOL] > weights[GOLD_POOL] >= weights[TRAINING_POOL]
     assert pools[INGEST_POOL].get().minShare() >= 1
+
+
+def test_spark_metrics_are_configured_and_a_session_without_its_ui_still_starts(
+    spark: SparkSession,
+) -> None:
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.ui.prometheus.enabled") == "true"
+    assert conf.get("spark.sql.streaming.metricsEnabled") == "true"
+    assert conf.get("spark.metrics.namespace") == "financelake-tests"  # the app name
+    assert spark.sparkContext.uiWebUrl is None  # the tests' session keeps the UI off

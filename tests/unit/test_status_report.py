@@ -15,6 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 from pydantic import SecretStr
 
 from financelake.config import TABLES, Settings
+from financelake.dashboard import data as dashboard_data
 from financelake.lake.kafka_offsets import TopicOffsets
 from financelake.lake.read import TableSummary, table_summary
 from financelake.lake.read import rows_from_actions as _rows_from_actions
@@ -33,12 +34,14 @@ STREAM_KEYS = {
     "last_batch",
     "last_batch_age_s",
     "last_batch_rows",
+    "last_batch_duration_s",
     "input_rows_per_s",
     "processed_rows_per_s",
     "lag",
     "lag_unit",
     "lag_source",
     "lag_note",
+    "lag_by_partition",
 }
 
 
@@ -289,6 +292,8 @@ def test_a_stream_reports_its_progress_file_with_the_lag_spark_saw_when_kafka_is
     assert stream["last_batch_age_s"] == 10.0
     assert stream["input_rows_per_s"] == 150.0
     assert (stream["lag"], stream["lag_unit"], stream["lag_source"]) == (25, "messages", "progress")
+    assert stream["lag_by_partition"] == {"0": 20, "1": 5}
+    assert stream["last_batch_duration_s"] == 0.5
     assert "Kafka did not answer" in stream["lag_note"]
 
 
@@ -313,6 +318,7 @@ def test_a_stream_without_progress_falls_back_to_its_checkpoint_and_live_kafka_o
     assert stream["last_batch"] is not None
     # partition 2 was never read: everything from its low watermark on is behind
     assert (stream["lag"], stream["lag_source"]) == (2 + 0 + 6, "kafka")
+    assert stream["lag_by_partition"] == {"0": 2, "1": 0, "2": 6}
 
 
 @pytest.mark.parametrize(
@@ -479,6 +485,27 @@ def test_the_service_state_is_reported_with_what_it_waits_for(settings: Settings
     assert (service["state"], service["detail"]) == ("waiting", waiting)
     assert parse_time(service["since"]) is not None
     assert f"waiting for Kafka: {waiting} since" in render_status(report)
+
+
+def test_a_running_service_reports_where_its_spark_ui_and_metrics_are(
+    settings: Settings,
+) -> None:
+    ui, metrics = "http://127.0.0.1:4041", "http://127.0.0.1:9108/metrics"
+    write_state(
+        settings.lake_root, ServiceState.RUNNING, local=True, spark_ui_url=ui, metrics_url=metrics
+    )
+
+    report = _status(settings)
+
+    assert (report["service"]["spark_ui_url"], report["service"]["metrics_url"]) == (ui, metrics)
+    assert f"Spark UI  {ui}" in render_status(report)
+    assert dashboard_data.service_addresses(report["service"]) == (
+        f"[Spark UI]({ui}) · [metrics]({metrics})"
+    )
+    write_state(settings.lake_root, ServiceState.STOPPED, local=True)
+    stopped = _status(settings)["service"]
+    assert (stopped["spark_ui_url"], stopped["metrics_url"]) == (None, None)
+    assert dashboard_data.service_addresses(stopped) == ""
 
 
 def test_each_symbols_clock_and_open_bar(settings: Settings) -> None:

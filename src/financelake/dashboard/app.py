@@ -144,6 +144,9 @@ def _health(settings: Settings, report: dict[str, Any]) -> None:
     if not kafka["reachable"]:
         st.warning(f"Kafka: {kafka['error']}")
     st.caption(_service_line(report["service"]) + " · " + _maintenance_line(report["maintenance"]))
+    addresses = data.service_addresses(report["service"])
+    if addresses:
+        st.caption(addresses)
 
     rates = data.load_rates(settings)
     if rates.empty:

@@ -284,6 +284,18 @@ def tables_frame(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["table", "exists", "rows", "version", "last_commit"])
 
 
+def service_addresses(service: Mapping[str, Any] | None) -> str:
+    """A running service's Spark UI and metrics endpoint as Markdown links ('' unless running;
+    the service records both in its state file, see `service_state`)."""
+    if not service or service.get("state") != "running":
+        return ""
+    parts = []
+    for label, key in (("Spark UI", "spark_ui_url"), ("metrics", "metrics_url")):
+        url = service.get(key)
+        parts.append(f"[{label}]({url})" if url else f"{label} off")
+    return " · ".join(parts)
+
+
 def human_age(seconds: float | None) -> str:
     """'12 s ago', '5 min ago', '3 h ago', '2 days ago' (or 'never')."""
     if seconds is None or pd.isna(seconds):

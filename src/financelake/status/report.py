@@ -70,6 +70,8 @@ class ServiceInfo:
     detail: str
     since: datetime | None
     since_age_s: float | None
+    spark_ui_url: str | None = None  # while running
+    metrics_url: str | None = None  # while running, unless metrics_port is 0
 
     @classmethod
     def read(cls, settings: Settings, now: datetime) -> ServiceInfo | None:
@@ -81,7 +83,14 @@ class ServiceInfo:
             return None
         since = parse_time(state.since)
         age = None if since is None else round(max(0.0, (now - since).total_seconds()), 1)
-        return cls(state=state.state, detail=state.detail, since=since, since_age_s=age)
+        return cls(
+            state=state.state,
+            detail=state.detail,
+            since=since,
+            since_age_s=age,
+            spark_ui_url=state.spark_ui_url,
+            metrics_url=state.metrics_url,
+        )
 
 
 @dataclass(frozen=True)
@@ -156,10 +165,12 @@ def collect_status(
         tables: {<each catalog table>: {exists, rows, version, last_commit, files,
                  size_bytes, error}}   # missing table: exists=false, rows=0, nulls
         streams: {ingest|gold: {source ('progress'|'checkpoint'|null), batch_id, last_batch,
-                  last_batch_age_s, last_batch_rows, input_rows_per_s, processed_rows_per_s,
-                  lag, lag_unit ('messages'|'versions'), lag_source ('kafka'|'progress'|
-                  'delta_log'), lag_note}}
-        service: {state ('waiting'|'running'|'stopped'), detail, since, since_age_s} | null
+                  last_batch_age_s, last_batch_rows, last_batch_duration_s,
+                  input_rows_per_s, processed_rows_per_s, lag, lag_unit ('messages'|
+                  'versions'), lag_source ('kafka'|'progress'|'delta_log'), lag_note,
+                  lag_by_partition: {partition: messages} | null}}
+        service: {state ('waiting'|'running'|'stopped'), detail, since, since_age_s,
+                  spark_ui_url, metrics_url} | null
         market: {clocks: {symbol: ISO (newest Silver event time)}, live_bars: [{symbol,
                  window_start, window_end, open, high, low, close, total_volume, tick_count,
                  last_tick_at}] (gold_live: the bars still open), error}

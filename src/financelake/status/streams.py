@@ -51,6 +51,7 @@ class Lag:
     lag_unit: LagUnit | None = None
     lag_source: LagSource | None = None
     lag_note: str | None = None
+    by_partition: dict[int, int] | None = None  # Kafka messages unread per partition
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class StreamStatus:
     last_batch: datetime | None = None
     last_batch_age_s: float | None = None
     last_batch_rows: int | None = None
+    last_batch_duration_s: float | None = None
     input_rows_per_s: float | None = None
     processed_rows_per_s: float | None = None
     lag: int | None = None
     lag_unit: LagUnit | None = None
     lag_source: LagSource | None = None
     lag_note: str | None = None
+    lag_by_partition: dict[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = json_ready(self)
@@ -99,6 +102,7 @@ def stream_status(
             batch_id=batch.batch_id,
             last_batch=batch.timestamp,
             last_batch_rows=batch.input_rows,
+            last_batch_duration_s=None if batch.trigger_ms is None else batch.trigger_ms / 1000,
             input_rows_per_s=batch.input_rows_per_s,
             processed_rows_per_s=batch.processed_rows_per_s,
         )
@@ -120,6 +124,7 @@ def stream_status(
         lag_unit=lag.lag_unit,
         lag_source=lag.lag_source,
         lag_note=lag.lag_note,
+        lag_by_partition=lag.by_partition,
     )
 
 
@@ -145,26 +150,27 @@ def _lag(
     if read is not None:
         if kafka.reachable:
             done = read.get(kafka.topic, {})
-            lag = sum(
-                max(0, high - max(done.get(p, low), low))
+            by_partition = {
+                p: max(0, high - max(done.get(p, low), low))
                 for p, (low, high) in kafka.partitions.items()
-            )
+            }
             note = (
                 None if kafka.topic in read else f"the checkpoint has no offsets of {kafka.topic!r}"
             )
-            return Lag(lag, LagUnit.MESSAGES, LagSource.KAFKA, note)
+            return Lag(
+                sum(by_partition.values()), LagUnit.MESSAGES, LagSource.KAFKA, note, by_partition
+            )
         latest = kafka_offsets(latest_offset)
         if latest is not None:
-            lag = sum(
-                max(0, offset - read.get(topic, {}).get(p, offset))
-                for topic, partitions in latest.items()
-                for p, offset in partitions.items()
-            )
+            seen = latest.get(kafka.topic, {})
+            done = read.get(kafka.topic, {})
+            by_partition = {p: max(0, offset - done.get(p, offset)) for p, offset in seen.items()}
             return Lag(
-                lag,
+                sum(by_partition.values()),
                 LagUnit.MESSAGES,
                 LagSource.PROGRESS,
                 "Kafka did not answer; lag as of the last batch",
+                by_partition,
             )
         return Lag(lag_unit=LagUnit.MESSAGES, lag_note="Kafka did not answer; lag unknown")
     first_unread = delta_first_unread(end_offset)

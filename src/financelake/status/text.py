@@ -93,6 +93,9 @@ def _service_section(lines: list[str], service: Mapping[str, Any] | None) -> Non
     if state != "waiting" and service.get("detail"):
         what += f" ({service['detail']})"
     lines.append(f"  {what} since {_when(service.get('since'))}{_ago(service.get('since_age_s'))}")
+    if state == "running":
+        for label, key in (("Spark UI", "spark_ui_url"), ("metrics ", "metrics_url")):
+            lines.append(f"  {label}  {service.get(key) or 'off'}")
 
 
 def _maintenance_section(lines: list[str], maintenance: Mapping[str, Any]) -> None:
