@@ -36,8 +36,10 @@ FILES = (REPO_ROOT / "compose.yaml", REPO_ROOT / "docker" / "compose.test.yaml")
 IMAGE = "financelake:0.1.0"
 SERVICES = ("kafka", "spark-master", "spark-worker", "producer", "pipeline", "dashboard")
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
-PORTS = (27092, 27093, 27077, 27078, 27080, 27081, 27040, 27501)  # see docker/compose.test.yaml
+# see docker/compose.test.yaml
+PORTS = (27092, 27093, 27077, 27078, 27080, 27081, 27040, 27108, 27501)
 DASHBOARD = "http://127.0.0.1:27501/"
+METRICS = "http://127.0.0.1:27108/metrics"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "docker"
 UP_TIMEOUT_S = 900  # the pipeline's health check allows 300 s for Spark to start on a busy box
 DATA_TIMEOUT_S = 900  # bars of 5 s, 30 labelled bars, a training cycle every 60 s
@@ -215,6 +217,11 @@ def test_status_inside_the_stack_reports_a_healthy_pipeline(stack: Stack) -> Non
     # The pipeline's own health check, as its container runs it (the image's HEALTHCHECK).
     check = stack.run("exec", "-T", "pipeline", "financelake", "status", "--check", check=False)
     assert (check.returncode, check.stdout.strip()) == (0, "ok"), check.stdout + check.stderr
+    # The pipeline's Prometheus endpoint (FINANCELAKE_METRICS_PORT in docker/compose.test.yaml).
+    with urllib.request.urlopen(METRICS, timeout=30) as response:
+        metrics = response.read().decode()
+    samples = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line[:1] != "#")
+    assert float(samples['financelake_table_rows{table="silver"}']) > 0
     for service in SERVICES:
         assert stack.container(service)["State"]["Health"]["Status"] == "healthy", service
 
