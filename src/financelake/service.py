@@ -20,6 +20,7 @@ from types import FrameType
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.broker_watch import BrokerWatch
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
 from financelake.pipeline import (
@@ -27,6 +28,7 @@ from financelake.pipeline import (
     require_writable_lake,
     run_available_now,
     start_streams,
+    stream_failure,
     wait_for_topic,
 )
 from financelake.service_state import ServiceState, write_state
@@ -66,11 +68,16 @@ def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True)
 
 def maintain_once(settings: Settings) -> int:
     """`financelake maintain`: the service's maintenance now (0 when every step worked)."""
-    from financelake.maintenance import apply_retention_properties, run_maintenance
+    from financelake.maintenance import (
+        apply_retention_properties,
+        partition_predictions,
+        run_maintenance,
+    )
 
     spark = build_spark(settings)
     try:
         apply_retention_properties(spark, settings)
+        partition_predictions(spark, settings)
         run = run_maintenance(spark, settings)
         print(run.summary())
         return 0 if run.ok else 1
@@ -80,10 +87,12 @@ def maintain_once(settings: Settings) -> int:
 
 def train_once(settings: Settings, as_of_version: int | None = None) -> int:
     """`financelake train`: one training cycle (classifier, then trader) now."""
+    from financelake.maintenance import partition_predictions
     from financelake.training import run_training_cycle
 
     spark = build_spark(settings)
     try:
+        partition_predictions(spark, settings)  # an older lake's, before this run appends
         result = run_training_cycle(spark, settings, as_of_version=as_of_version)
         log.info("%s", result.summary())
         print(result.summary())
@@ -120,6 +129,8 @@ class Service:
         write_state(
             self._settings.lake_root, ServiceState.RUNNING, local=self._settings.is_local_lake
         )
+        broker_watch = BrokerWatch(self._settings)  # records a broker outage in the status
+        broker_watch.start()
         trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
         trainer.start()
         log.info(
@@ -133,16 +144,13 @@ class Service:
                 self._spark.streams.awaitAnyTermination(1)  # seconds
                 failed = [q for q in queries if not q.isActive]
                 if failed:
-                    error = failed[0].exception()
-                    raise StreamFailedError(
-                        f"stream {failed[0].name!r} stopped: "
-                        f"{error if error else 'without an error (stopped from outside)'}"
-                    )
+                    raise stream_failure(failed[0], self._settings)
         except StreamFailedError:
             exit_code = 1
             self._stop.set()
             raise
         finally:
+            broker_watch.stop()
             self._shutdown(queries, trainer)
             write_state(
                 self._settings.lake_root, ServiceState.STOPPED, local=self._settings.is_local_lake
