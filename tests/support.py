@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from confluent_kafka import KafkaError, Producer
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import ENV_PREFIX, settings_env
@@ -33,6 +34,14 @@ START = datetime(2026, 1, 7, 14, 30)
 def read_table(settings: Settings, name: str) -> pd.DataFrame:
     """A whole Delta table as pandas, read without a JVM."""
     return DeltaTable(settings.table_path(name)).to_pandas()
+
+
+def table_rows(settings: Settings, name: str) -> int:
+    """How many rows a table holds now (0 before it exists), read without a JVM."""
+    try:
+        return DeltaTable(settings.table_path(name)).count()
+    except TableNotFoundError:
+        return 0
 
 
 def read_bars(settings: Settings) -> pd.DataFrame:

@@ -3,6 +3,7 @@ status, resumes, and every tick lands in Bronze and Silver exactly once."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -10,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
-from support import START, read_table, run_cli, start_cli, status_json, wait_for
+from support import START, read_table, run_cli, start_cli, status_json, table_rows, wait_for
 
 from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -36,13 +35,6 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
         broker.stop()
 
 
-def _silver_rows(settings: Settings) -> int:
-    try:
-        return len(DeltaTable(settings.table_path("silver")).to_pandas(columns=["offset"]))
-    except TableNotFoundError:
-        return 0
-
-
 def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
     settings: Settings, own_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
@@ -64,7 +56,9 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
     log = tmp_path / "service.log"
     service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
     try:
-        wait_for(lambda: _silver_rows(settings) == 2000, service, log, what="first ticks in")
+        wait_for(
+            lambda: table_rows(settings, "silver") == 2000, service, log, what="first ticks in"
+        )
 
         # Ticks keep coming (50 a second) while the broker stops, stays away and restarts.
         reports: list[PublishReport] = []
@@ -72,7 +66,7 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
             target=lambda: reports.append(publish(during, settings, rate=50)), name="feeder"
         )
         feeder.start()
-        wait_for(lambda: _silver_rows(settings) > 2000, service, log, what="live ticks in")
+        wait_for(lambda: table_rows(settings, "silver") > 2000, service, log, what="live ticks in")
         assert own_broker.stop()
         outage_ends = time.monotonic() + OUTAGE_S
         seen: list[dict[str, object]] = []
@@ -90,17 +84,19 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
         feeder.join(timeout=180)
         assert not feeder.is_alive() and reports[0].ok, reports
         assert publish(after, settings).ok
-        wait_for(lambda: _silver_rows(settings) >= 6000, service, log, what="all ticks in")
+        wait_for(lambda: table_rows(settings, "silver") >= 6000, service, log, what="all ticks in")
         wait_for(
             lambda: status_json(settings)["service"]["state"] == "running",
             service,
             log,
             what="running again",
         )
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=SHUTDOWN_BUDGET_S + 15) == 0, log.read_text()[-4000:]
     finally:
         if service.poll() is None:
-            service.send_signal(signal.SIGTERM)
-            assert service.wait(timeout=SHUTDOWN_BUDGET_S + 15) == 0, log.read_text()[-4000:]
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
 
     bronze = read_table(settings, "bronze")
     assert len(bronze) == 6000

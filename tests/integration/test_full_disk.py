@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
-from support import START, read_table, run_cli, start_cli, wait_for
+from support import START, read_table, run_cli, start_cli, table_rows, wait_for
 
 from financelake.config import Settings
 from financelake.market.publisher import publish
@@ -65,13 +64,6 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
-def _silver_rows(settings: Settings) -> int:
-    try:
-        return len(DeltaTable(settings.table_path("silver")).to_pandas(columns=["offset"]))
-    except TableNotFoundError:
-        return 0
-
-
 def test_a_full_disk_stops_the_service_clearly_and_a_restart_completes_exactly_once(
     settings: Settings, small_disk: Path, tmp_path: Path
 ) -> None:
@@ -86,13 +78,16 @@ def test_a_full_disk_stops_the_service_clearly_and_a_restart_completes_exactly_o
     log = tmp_path / "service.log"
     service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
     try:
-        wait_for(lambda: _silver_rows(settings) == 2000, service, log, what="first ticks in")
+        wait_for(
+            lambda: table_rows(settings, "silver") == 2000, service, log, what="first ticks in"
+        )
         filler = _fill(small_disk)
         assert publish(ticks[2000:], settings).ok  # the broker's disk is not the lake's
         exit_code = service.wait(timeout=240)
     finally:
         if service.poll() is None:
-            service.kill()
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
     output = log.read_text()
     assert exit_code != 0, output[-4000:]
     assert "the disk holding the lake" in output and "No space left on device" in output, output
