@@ -89,7 +89,7 @@ def test_a_full_disk_stops_the_service_clearly_and_a_restart_completes_exactly_o
             os.killpg(service.pid, signal.SIGKILL)
             service.wait()
     output = log.read_text()
-    assert exit_code != 0, output[-4000:]
+    assert exit_code == 1, output[-4000:]
     assert "the disk holding the lake" in output and "No space left on device" in output, output
     assert "Free space on it" in output
 
