@@ -57,7 +57,11 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
     service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
     try:
         wait_for(
-            lambda: table_rows(settings, "silver") == 2000, service, log, what="first ticks in"
+            lambda: table_rows(settings, "silver") == 2000,
+            service,
+            log,
+            timeout_s=600,
+            what="first ticks in",
         )
 
         # Ticks keep coming (50 a second) while the broker stops, stays away and restarts.

@@ -79,7 +79,11 @@ def test_a_full_disk_stops_the_service_clearly_and_a_restart_completes_exactly_o
     service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
     try:
         wait_for(
-            lambda: table_rows(settings, "silver") == 2000, service, log, what="first ticks in"
+            lambda: table_rows(settings, "silver") == 2000,
+            service,
+            log,
+            timeout_s=600,
+            what="first ticks in",
         )
         filler = _fill(small_disk)
         assert publish(ticks[2000:], settings).ok  # the broker's disk is not the lake's
