@@ -51,12 +51,13 @@ class BrokerWatch:
         self._thread.join(timeout=PROBE_S + 5)
 
     def _watch(self) -> None:
-        said: str | None = None  # None: Kafka answered at the last look (the service's start)
+        down = False  # Kafka answered at the service's start
         while not self._stop.wait(self._every_s):
             problem = kafka_problem(self._settings)
-            if problem == said or self._stop.is_set():
+            # A change of state only: the wording of librdkafka's errors varies look to look.
+            if (problem is not None) == down or self._stop.is_set():
                 continue
-            said = problem
+            down = problem is not None
             if problem is None:
                 log.info("Kafka answers again; the streams resume from their checkpoints")
                 state, detail = ServiceState.RUNNING, ""
