@@ -33,10 +33,10 @@ integration: setup-dev
 cluster: setup-dev
 	$(BIN)/pytest -q -m cluster
 
-# The fault tests: broker outage, full disk (root: a tmpfs), bad input at full size (1.1M messages).
+# The slow fault tests (not in `make test`): a broker outage, a full disk (root: a tmpfs), and
+# bad input at full size (1.1M messages).
 faults: setup-dev
-	$(BIN)/pytest -q -m integration tests/integration/test_broker_outage.py \
-		tests/integration/test_full_disk.py tests/integration/test_bad_input_volume.py
+	$(BIN)/pytest -q -m faults tests/integration
 
 # The image built and the compose stack run end to end on this machine's Docker (installed and
 # started when absent, as root). The host's trust for pip and Maven is handed to the build.

@@ -2,7 +2,7 @@
 ticks. The pipeline never stops, every bad message is quarantined with its reason code, and
 Bronze is exactly Silver plus Quarantine.
 
-The full size (100,000 bad in 1,000,000 good) is marked `volume` (`make faults`); a tenth of it
+The full size (100,000 bad in 1,000,000 good) is marked `faults` (`make faults`); a tenth of it
 runs in the normal suite.
 """
 
@@ -70,7 +70,7 @@ def _columns(settings: Settings, table: str, columns: list[str]) -> dict[str, li
 
 @pytest.mark.parametrize(
     "good",
-    [100_000, pytest.param(1_000_000, marks=pytest.mark.volume)],
+    [100_000, pytest.param(1_000_000, marks=pytest.mark.faults)],
     ids=["10k-bad-in-100k", "100k-bad-in-1M"],
 )
 def test_malformed_messages_in_volume_are_all_quarantined_and_nothing_else_is(

@@ -19,6 +19,8 @@ from financelake.market.publisher import PublishReport, publish
 from financelake.market.simulator import simulate_ticks
 from financelake.service import SHUTDOWN_BUDGET_S
 
+# Several minutes on a busy machine (a service start, a 30 s outage, a catch-up): `make faults`.
+pytestmark = pytest.mark.faults
 OUTAGE_S = 30.0
 
 

@@ -21,6 +21,8 @@ from financelake.config import Settings
 from financelake.market.publisher import publish
 from financelake.market.simulator import simulate_ticks
 
+# A service start, a failure and a drain: minutes on a busy machine, so `make faults`.
+pytestmark = pytest.mark.faults
 DISK_MB = 64
 
 
