@@ -8,6 +8,7 @@ cancelled; then Spark stops.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
@@ -141,7 +143,10 @@ class Service:
         exit_code = 0
         try:
             while not self._stop.is_set():
-                self._spark.streams.awaitAnyTermination(1)  # seconds
+                # It re-raises a failed query's error as a raw traceback; the failed query is
+                # found below instead, and its error explained (a full disk, say).
+                with contextlib.suppress(StreamingQueryException):
+                    self._spark.streams.awaitAnyTermination(1)  # seconds
                 failed = [q for q in queries if not q.isActive]
                 if failed:
                     raise stream_failure(failed[0], self._settings)
