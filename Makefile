@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev demo test lint unit integration cluster wheel-test constraints bench soak clean docker-test
+.PHONY: setup setup-dev demo test lint unit integration cluster faults wheel-test constraints bench soak clean docker-test
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,6 +32,11 @@ integration: setup-dev
 
 cluster: setup-dev
 	$(BIN)/pytest -q -m cluster
+
+# The slow fault tests (not in `make test`): a broker outage, a full disk (root: a tmpfs), and
+# bad input at full size (1.1M messages).
+faults: setup-dev
+	$(BIN)/pytest -q -m faults tests/integration
 
 # The image built and the compose stack run end to end on this machine's Docker (installed and
 # started when absent, as root). The host's trust for pip and Maven is handed to the build.

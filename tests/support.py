@@ -5,25 +5,29 @@ Imported by the tests as `support` (pytest puts tests/ on sys.path)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import ENV_PREFIX, settings_env
-from financelake.kafka.client import confluent_config, ensure_topic
-from financelake.market.publisher import publish
+from financelake.kafka.client import ensure_topic
+from financelake.market.publisher import producer_config, publish
 from financelake.market.simulator import Tick, simulate_ticks
 
 START = datetime(2026, 1, 7, 14, 30)
@@ -32,6 +36,14 @@ START = datetime(2026, 1, 7, 14, 30)
 def read_table(settings: Settings, name: str) -> pd.DataFrame:
     """A whole Delta table as pandas, read without a JVM."""
     return DeltaTable(settings.table_path(name)).to_pandas()
+
+
+def table_rows(settings: Settings, name: str) -> int:
+    """How many rows a table holds now (0 before it exists), read without a JVM."""
+    try:
+        return DeltaTable(settings.table_path(name)).count()
+    except TableNotFoundError:
+        return 0
 
 
 def read_bars(settings: Settings) -> pd.DataFrame:
@@ -70,11 +82,27 @@ def produce_ticks(
 
 def produce_raw(settings: Settings, values: Iterable[bytes], key: bytes | None = None) -> None:
     """Publish raw message values (bad input included) to the test's topic."""
+    produce_messages(settings, ((value, key) for value in values))
+
+
+def produce_messages(settings: Settings, messages: Iterable[tuple[bytes, bytes | None]]) -> int:
+    """Publish (value, key) pairs as fast as the feed's producer goes (batched, idempotent);
+    return how many, all acknowledged."""
     ensure_topic(settings)
-    producer = Producer(confluent_config(settings))
-    for value in values:
-        producer.produce(settings.topic, value=value, key=key)
-    assert producer.flush(30) == 0
+    failed: list[KafkaError] = []
+    producer = Producer(producer_config(settings, lambda error, _: failed.append(error)))
+    count = 0
+    for count, (value, key) in enumerate(messages, 1):
+        while True:
+            try:
+                producer.produce(settings.topic, value=value, key=key)
+                break
+            except BufferError:  # the local queue is full: let deliveries make room
+                producer.poll(0.05)
+        if not count % 10_000:
+            producer.poll(0)
+    assert producer.flush(120) == 0 and not failed, failed[:3]
+    return count
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -118,6 +146,31 @@ def start_cli(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    log: Path,
+    timeout_s: float = 240,
+    what: str = "condition",
+) -> None:
+    """Poll `condition` while `process` (a `start_cli` child writing `log`) keeps running."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, f"the process exited early:\n{log.read_text()[-4000:]}"
+        assert time.monotonic() < deadline, (
+            f"{what} not met in {timeout_s:.0f} s:\n" + (log.read_text()[-4000:])
+        )
+        time.sleep(0.5)  # polling what another process writes; there is no event to wait on
+
+
+def status_json(settings: Settings) -> dict[str, Any]:
+    """`financelake status --json`, run as a user would (no JVM)."""
+    result = run_cli(["status", "--json"], settings, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
 
 
 def load_healthcheck() -> ModuleType:

@@ -102,7 +102,15 @@ CATALOG: dict[str, Table] = {
             ("symbol",),
         ),
         _result("gold_ml", "one row per classifier training run"),
-        _result("gold_predictions", "the classifier's test and forward predictions per run"),
+        Table(
+            "gold_predictions",
+            schemas.GOLD_PREDICTIONS,
+            "the classifier's test and forward predictions per run",
+            WriteMode.APPEND,
+            # By the date of the predicted bar: a reader of one day, and the expiry of old
+            # results (maintenance.py), touch only that day's files.
+            ("date",),
+        ),
         _result("gold_rl", "the trader's parameters and backtest metrics per run and symbol"),
         _result("gold_rl_equity", "the trader's book at each test bar per run and symbol"),
         Table(

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from financelake.catalog import STREAMED_TABLES, WriteMode, retention_properties, table
 from financelake.config import TABLES, Settings, interval_seconds
-from financelake.schemas import MAINTENANCE
+from financelake.schemas import GOLD_PREDICTIONS, MAINTENANCE
 from financelake.spark import hadoop_path
 from financelake.streams.sinks import DeltaSink
 
@@ -146,7 +146,14 @@ def _maintain_table(
 
 
 def _expire_runs(spark: SparkSession, settings: Settings, name: str, runs_table: str) -> int:
-    """Delete the rows of runs trained longer than the table's retention ago."""
+    """Delete the rows of runs trained longer than the table's retention ago.
+
+    Retention counts from when a run was trained, not from its bars' dates: a replay of old
+    data must not expire at once. In a table partitioned by date (gold_predictions), the dates
+    that hold expired runs only are dropped by a partition predicate, which removes their files
+    without reading them; the expired rows left in dates shared with newer runs are deleted
+    from those partitions only.
+    """
     retention = (
         settings.predictions_retention if name == "gold_predictions" else settings.equity_retention
     )
@@ -161,10 +168,63 @@ def _expire_runs(spark: SparkSession, settings: Settings, name: str, runs_table:
     expired = [row.run_id for row in runs.collect()]
     if not expired:
         return 0
-    table = DeltaTable.forPath(spark, settings.table_path(name))
-    table.delete(F.col("run_id").isin(expired))
-    metrics = table.history(1).select("operationMetrics").first()
+    path = settings.table_path(name)
+    is_expired = F.col("run_id").isin(expired)
+    if "date" not in table(name).partition_by:
+        return _delete(spark, path, is_expired)
+    dates = (
+        spark.read.format("delta")
+        .load(path)
+        .groupBy("date")
+        .agg(F.bool_and(is_expired).alias("only"), F.bool_or(is_expired).alias("some"))
+        .where("some")
+        .collect()
+    )
+    whole = [row.date for row in dates if row.only]
+    shared = [row.date for row in dates if not row.only]
+    deleted = _delete(spark, path, F.col("date").isin(whole)) if whole else 0
+    if shared:
+        deleted += _delete(spark, path, F.col("date").isin(shared) & is_expired)
+    return deleted
+
+
+def _delete(spark: SparkSession, path: str, rows: Column) -> int:
+    """Delete `rows` in one commit; the number of rows it deleted."""
+    delta = DeltaTable.forPath(spark, path)
+    delta.delete(rows)
+    metrics = delta.history(1).select("operationMetrics").first()
     return int((metrics["operationMetrics"] or {}).get("numDeletedRows", 0)) if metrics else 0
+
+
+def partition_predictions(spark: SparkSession, settings: Settings) -> bool:
+    """Rewrite an older lake's unpartitioned `gold_predictions`, partitioned by date, once.
+
+    Lakes written before the table was partitioned hold it without a `date` column. One
+    overwrite commit adds the column and the partitioning (the old files stay for time travel
+    until VACUUM removes them). Run before anything appends to the table: before the streams
+    and the training thread start, or by `financelake maintain`. True if it rewrote the table.
+    """
+    path = settings.table_path("gold_predictions")
+    wanted = list(table("gold_predictions").partition_by)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return False
+    detail = DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()
+    if detail is not None and list(detail["partitionColumns"]) == wanted:
+        return False
+    log.warning("partitioning %s by date (written before it was partitioned); once", path)
+    (
+        spark.read.format("delta")
+        .load(path)
+        .withColumn("date", F.to_date("window_start"))
+        .select(*GOLD_PREDICTIONS.fieldNames())
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .option("userMetadata", "partitioned by date")
+        .partitionBy(*wanted)
+        .save(path)
+    )
+    return True
 
 
 def _prune_models(spark: SparkSession, settings: Settings, result: TableMaintenance) -> None:

@@ -150,6 +150,7 @@ GOLD_PREDICTIONS = StructType(
         StructField("probability_up", DoubleType(), False),
         StructField("prediction", IntegerType(), False),
         StructField("label", IntegerType()),
+        StructField("date", DateType(), False),  # of window_start: the table's partition
     ]
 )
 """Per run: every test row (kind 'test', with its label) and each symbol's latest closed bar

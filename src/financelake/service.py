@@ -8,6 +8,7 @@ cancelled; then Spark stops.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,17 +18,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
+from financelake.broker_watch import BrokerWatch
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
 from financelake.metrics import MetricsServer, serve_metrics
 from financelake.pipeline import (
+    is_transient,
     preflight,
     require_writable_lake,
     run_available_now,
+    start_stream,
     start_streams,
+    stream_failure,
     wait_for_topic,
 )
 from financelake.service_state import ServiceState, write_state
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 _TRAINING_JOBS = "training"  # job group: cancelled at shutdown
 
 SHUTDOWN_BUDGET_S = 30.0
+MAX_RESTARTS = 5  # transient query failures a run rides out before it stops with the error
 _BATCH_GRACE_S = 10.0
 
 
@@ -71,11 +78,16 @@ def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True)
 
 def maintain_once(settings: Settings) -> int:
     """`financelake maintain`: the service's maintenance now (0 when every step worked)."""
-    from financelake.maintenance import apply_retention_properties, run_maintenance
+    from financelake.maintenance import (
+        apply_retention_properties,
+        partition_predictions,
+        run_maintenance,
+    )
 
     spark = build_spark(settings)
     try:
         apply_retention_properties(spark, settings)
+        partition_predictions(spark, settings)
         run = run_maintenance(spark, settings)
         print(run.summary())
         return 0 if run.ok else 1
@@ -85,10 +97,12 @@ def maintain_once(settings: Settings) -> int:
 
 def train_once(settings: Settings, as_of_version: int | None = None) -> int:
     """`financelake train`: one training cycle (classifier, then trader) now."""
+    from financelake.maintenance import partition_predictions
     from financelake.training import run_training_cycle
 
     spark = build_spark(settings)
     try:
+        partition_predictions(spark, settings)  # an older lake's, before this run appends
         result = run_training_cycle(spark, settings, as_of_version=as_of_version)
         log.info("%s", result.summary())
         print(result.summary())
@@ -114,6 +128,7 @@ class Service:
         self._metrics_url = metrics_url
         self._stop = threading.Event()
         self._writing = threading.Lock()  # held while a training cycle writes its results
+        self._restarts = 0  # of queries failed on a transient error (`pipeline.is_transient`)
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if not self._stop.is_set():
@@ -147,6 +162,11 @@ class Service:
             )
         else:
             log.info("Spark UI is off (--spark-ui turns it on)")
+        # records a broker outage in the status
+        broker_watch = BrokerWatch(
+            self._settings, spark_ui_url=spark_ui_url, metrics_url=self._metrics_url
+        )
+        broker_watch.start()
         trainer = threading.Thread(target=self._training_loop, name="training", daemon=True)
         trainer.start()
         log.info(
@@ -157,19 +177,19 @@ class Service:
         exit_code = 0
         try:
             while not self._stop.is_set():
-                self._spark.streams.awaitAnyTermination(1)  # seconds
-                failed = [q for q in queries if not q.isActive]
-                if failed:
-                    error = failed[0].exception()
-                    raise StreamFailedError(
-                        f"stream {failed[0].name!r} stopped: "
-                        f"{error if error else 'without an error (stopped from outside)'}"
-                    )
+                # It re-raises a failed query's error as a raw traceback; the failed query is
+                # found below instead, and its error explained (a full disk, say).
+                with contextlib.suppress(StreamingQueryException):
+                    self._spark.streams.awaitAnyTermination(1)  # seconds
+                for index, query in enumerate(queries):
+                    if not query.isActive:
+                        queries[index] = self._restart(query)
         except StreamFailedError:
             exit_code = 1
             self._stop.set()
             raise
         finally:
+            broker_watch.stop()
             self._shutdown(queries, trainer)
             write_state(
                 self._settings.lake_root, ServiceState.STOPPED, local=self._settings.is_local_lake
@@ -177,6 +197,23 @@ class Service:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return exit_code
+
+    def _restart(self, failed: StreamingQuery) -> StreamingQuery:
+        """Start a failed query again when its error is a transient one (a bounded number of
+        times per run); otherwise stop the service with the error explained."""
+        error = failed.exception()
+        if not is_transient(error) or self._restarts >= MAX_RESTARTS:
+            raise stream_failure(failed, self._settings)
+        self._restarts += 1
+        log.warning(
+            "stream %s failed on a transient error; restarting it from its checkpoint "
+            "(%d of %d restarts): %s",
+            failed.name,
+            self._restarts,
+            MAX_RESTARTS,
+            str(error).splitlines()[0],
+        )
+        return start_stream(self._spark, self._settings, str(failed.name))
 
     # Training -------------------------------------------------------------------------------
     def _training_loop(self) -> None:

@@ -40,16 +40,16 @@ class ResultsSink:
 
     def _append(self, table: str, rows: DataFrame) -> None:
         """Append one run's rows in one commit, creating the table on first use."""
-        sink = DeltaSink(
-            self.spark, self.settings.table_path(table), RESULT_TABLES[table], partition_by=()
-        )
+        sink = DeltaSink.of(self.spark, self.settings, table)  # the catalog's partitioning
         sink.setup()
         note = json.dumps({"run_id": self.run_id, "gold_version": self.version})
         sink.append(rows.select(*RESULT_TABLES[table].fieldNames()), note)
 
     def write_predictions(self, classified: Classified) -> None:
         if classified.predictions is not None:
-            rows = classified.predictions.select(F.lit(self.run_id).alias("run_id"), "*")
+            rows = classified.predictions.select(
+                F.lit(self.run_id).alias("run_id"), "*", F.to_date("window_start").alias("date")
+            )
             self._append("gold_predictions", rows)
 
     def write_equity(self, traded: Traded) -> None:

@@ -52,7 +52,7 @@ def bar_keys(frame: pd.DataFrame) -> set[tuple[str, str]]:
 
 
 def drain_gold(spark: SparkSession, settings: Settings) -> None:
-    await_query(start_gold(spark, settings, available_now=True))
+    await_query(start_gold(spark, settings, available_now=True), settings)
 
 
 def test_a_slow_symbols_bar_is_closed_by_its_own_clock_not_by_a_fast_symbol(

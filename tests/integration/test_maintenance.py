@@ -4,7 +4,7 @@ old results and model folders, each run recorded; and a lost checkpoint refused.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from support import produce_ticks, read_table
 
 from financelake.config import Settings
 from financelake.errors import CheckpointLostError
-from financelake.maintenance import run_maintenance
+from financelake.maintenance import partition_predictions, run_maintenance
 from financelake.pipeline import run_available_now
 
 
@@ -76,8 +76,12 @@ def test_old_results_and_model_folders_expire_but_the_champion_stays(
         (models / run_id).mkdir(parents=True)
         (models / run_id / "model.bin").write_text("weights")
     write_deltalake(settings.table_path("gold_ml"), runs)
-    predictions = pd.DataFrame({"run_id": ["r0", "r0", "r1"], "probability_up": [0.4, 0.6, 0.5]})
-    write_deltalake(settings.table_path("gold_predictions"), predictions)
+    # Partitioned by the bar's date: 01-05 holds r0 alone, 01-06 holds r0 and r1.
+    day = [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 6)]
+    predictions = pd.DataFrame(
+        {"run_id": ["r0", "r0", "r1"], "probability_up": [0.4, 0.6, 0.5], "date": day}
+    )
+    write_deltalake(settings.table_path("gold_predictions"), predictions, partition_by=["date"])
 
     run = run_maintenance(spark, settings.model_copy(update={"keep_models": 2}))
 
@@ -85,9 +89,43 @@ def test_old_results_and_model_folders_expire_but_the_champion_stays(
     # kept: the last two runs (r1, r2) and the champion (r0); removed: r3, r4, r5
     assert sorted(p.name for p in models.iterdir()) == ["r0", "r1", "r2"]
     assert list(read_table(settings, "gold_predictions").run_id) == ["r1"]  # r0 is > 30 days old
+    live = DeltaTable(settings.table_path("gold_predictions")).file_uris()
+    assert live and all("date=2026-01-06" in uri for uri in live)  # 01-05 dropped whole
+    history = DeltaTable(settings.table_path("gold_predictions")).history()
+    deletes = [c["operationParameters"]["predicate"] for c in history if c["operation"] == "DELETE"]
+    assert any("run_id" not in predicate for predicate in deletes), deletes  # by partition
     recorded = read_table(settings, "maintenance").set_index("table_name")
     assert recorded.loc["models", "folders_removed"] == 3
     assert recorded.loc["gold_predictions", "rows_deleted"] == 2
+
+
+def test_an_older_lakes_unpartitioned_predictions_are_partitioned_by_date_once(
+    spark: SparkSession, settings: Settings
+) -> None:
+    path = settings.table_path("gold_predictions")
+    old = pd.DataFrame(
+        {
+            "run_id": ["r0", "r0", "r1"],
+            "kind": ["test", "forward", "test"],
+            "symbol": ["AAPL", "AAPL", "MSFT"],
+            "window_start": pd.to_datetime(
+                ["2026-01-05 23:59", "2026-01-06 00:00", "2026-01-06 10:00"]
+            ).tz_localize("UTC"),
+            "probability_up": [0.4, 0.6, 0.5],
+            "prediction": pd.array([0, 1, 1], dtype="int32"),
+            "label": pd.array([1, None, 0], dtype="Int32"),
+        }
+    )
+    write_deltalake(path, old)  # the table as lakes before the date partitioning hold it
+
+    assert partition_predictions(spark, settings)
+    assert not partition_predictions(spark, settings)  # once
+
+    table = DeltaTable(path)
+    assert table.metadata().partition_columns == ["date"]
+    got = table.to_pandas().sort_values("window_start").reset_index(drop=True)
+    assert [str(d) for d in got.date] == ["2026-01-05", "2026-01-06", "2026-01-06"]
+    pd.testing.assert_frame_equal(got[old.columns], old, check_dtype=False)
 
 
 def test_a_lost_checkpoint_stops_the_pipeline_instead_of_duplicating(

@@ -170,6 +170,9 @@ def test_the_four_tables_fill_and_agree(spark: SparkSession, walk: TrainedLake) 
     assert test["window_start"].max() == run["test_end"]
     assert len(forward) == 20 and forward["label"].isna().all()
     assert forward["symbol"].is_unique
+    assert (predictions["date"] == predictions["window_start"].dt.date).all()
+    partitions = DeltaTable.forPath(spark, settings.table_path("gold_predictions")).detail()
+    assert list(partitions.first()["partitionColumns"]) == ["date"]
     # The recorded AUC is the AUC of the recorded test predictions, inside its interval.
     recorded = spark.createDataFrame(test[["probability_up", "label"]].astype(float))
     assert area_under_roc(recorded) == pytest.approx(result.auc, abs=1e-12)

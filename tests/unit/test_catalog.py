@@ -22,6 +22,8 @@ def test_every_table_is_declared_once_with_its_schema_and_how_it_is_written() ->
     assert table("silver").partition_by == ("date",)
     assert table("silver").properties["delta.checkpointInterval"] == "100"
     assert table("gold_ml").partition_by == ()
+    assert table("gold_predictions").partition_by == ("date",)  # the predicted bar's date
+    assert "date" in schemas.GOLD_PREDICTIONS.fieldNames()
     assert all(entry.description for entry in CATALOG.values())
 
 

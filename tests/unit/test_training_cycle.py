@@ -83,6 +83,7 @@ def test_result_tables_have_the_documented_columns() -> None:
         "probability_up",
         "prediction",
         "label",
+        "date",
     ]
     for column in (
         "strategy",
