@@ -117,9 +117,11 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             f"{name}_retention": args.retention
             for name in ("vacuum", "log", "predictions", "equity")
         }
+        # The simulated market runs ahead of the clock: without a wide future guard its ticks
+        # would all be quarantined as `future` (as in L).
         config = ws.new_topic(
             "soak", ws.path("lake"), keep_models=5, compact_interval_s=args.maintenance_s,
-            **retention,
+            max_future="3650 days", **retention,
         )  # fmt: skip
         produce = ["produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"]
         with RssSampler(ws.broker_pid, interval_s=args.sample_s) as memory:
