@@ -92,7 +92,12 @@ class Workspace:
     def settings(self, topic: str, lake_root: Path | None = None, **more: Any) -> Settings:
         """The pipeline's settings (FINANCELAKE_* respected) on this broker, topic and lake."""
         assert self.broker is not None, "start_broker() first"
-        overrides: dict[str, Any] = {"bootstrap_servers": self.broker.address, "topic": topic}
+        # No /metrics server: a service the user runs on its default port must not fail ours.
+        overrides: dict[str, Any] = {
+            "bootstrap_servers": self.broker.address,
+            "topic": topic,
+            "metrics_port": 0,
+        }
         if lake_root is not None:
             overrides["lake_root"] = str(lake_root)
         return Settings(**overrides, **more)
