@@ -67,6 +67,10 @@ NON_DEFAULTS: dict[str, object] = {
     "check_max_lag": 5_000,
     "max_future": "1 hour",
     "field_map": "symbol=s,price=p",
+    "mlflow": False,
+    "mlflow_tracking_uri": "sqlite:////srv/mlflow/mlflow.db",
+    "mlflow_experiment": "desk-a",
+    "mlflow_model_name": "direction-v2",
 }
 
 
