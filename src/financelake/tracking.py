@@ -21,16 +21,18 @@ import importlib.util
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from financelake.config import Settings, local_path
 from financelake.ml.features import FEATURE_NAMES
 from financelake.training_nodes import FAILED, OK, Classified, Traded
+from financelake.training_results import plain
 
 if TYPE_CHECKING:
     from mlflow.data.meta_dataset import MetaDataset
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 MLFLOW_FOLDER = "_mlflow"
 CHAMPION = "champion"
 MODEL_ARTIFACT = "model"
+TRADER_TABLE = "trader.json"
 TRADER_FIGURES = (
     "agent_return",
     "buy_hold_return",
@@ -53,7 +56,7 @@ TRADER_FIGURES = (
     "win_rate",
     "fees_paid",
 )
-"""The per-symbol figures of gold_rl logged as `<strategy>.<symbol>.<figure>` metrics."""
+"""gold_rl's per-symbol figures, logged per run as one table artifact (`TRADER_TABLE`)."""
 _HYPER_PARAMETERS = (
     "bar_interval",
     "watermark_delay",
@@ -77,8 +80,6 @@ _HYPER_PARAMETERS = (
     "signal_threshold",
     "seed",
 )
-# What MLflow allows in a metric name: letters, digits, '_', '-', '.', '/', ':' and space.
-_NOT_IN_A_KEY = re.compile(r"[^\w./ :-]")
 _ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
 _told: set[str] = set()  # one-time notices already logged by this process
 
@@ -112,7 +113,7 @@ def run_metrics(
     classified: Classified, traded: Sequence[Traded], closed_bars: int
 ) -> dict[str, float]:
     """The run's metrics: the classifier's (AUC with its 95% interval and p-value against 0.5),
-    then each strategy's figures per symbol. Missing and NaN figures are left out."""
+    then each strategy's over its judged symbols. Missing and NaN figures are left out."""
     metrics: dict[str, float | None] = {"closed_bars": closed_bars}
     split, auc = classified.split, classified.auc
     if split is not None:
@@ -132,12 +133,44 @@ def run_metrics(
     if scored_folds:
         metrics["fold_auc_mean"] = sum(scored_folds) / len(scored_folds)
     for result in traded:
-        for record in result.metrics.to_dict("records"):
-            prefix = _NOT_IN_A_KEY.sub("_", f"{result.strategy}.{record['symbol']}")
-            for figure in TRADER_FIGURES:
-                metrics[f"{prefix}.{figure}"] = _number(record.get(figure))
+        metrics |= {f"{result.strategy}.{key}": value for key, value in _judged(result).items()}
     numbers = {key: _number(value) for key, value in metrics.items()}
     return {key: value for key, value in numbers.items() if value is not None}
+
+
+def _judged(traded: Traded) -> dict[str, float | None]:
+    """A strategy's figures over its judged symbols: how many, on how many its excess over the
+    exposure-matched buy-and-hold is above / below 0 at 95%, means and totals. Per symbol they
+    are in gold_rl and the run's trader table: as metrics, in MLflow's file store (one file per
+    metric), they would be ~11 files per symbol and run."""
+    frame = traded.metrics
+    judged = frame[frame["status"] == OK] if "status" in frame else frame.iloc[0:0]
+
+    def figure(name: str) -> pd.Series:
+        return pd.to_numeric(judged.get(name, pd.Series(dtype=float)), errors="coerce")
+
+    return {
+        "symbols_judged": len(judged),
+        "symbols_excess_above_0": int((figure("excess_ci_low") > 0).sum()),
+        "symbols_excess_below_0": int((figure("excess_ci_high") < 0).sum()),
+        "mean_agent_return": figure("agent_return").mean(),
+        "mean_excess_vs_exposure_matched": figure("excess_vs_exposure_matched").mean(),
+        "mean_sharpe": figure("sharpe").mean(),
+        "mean_max_drawdown": figure("max_drawdown").mean(),
+        "trades": figure("trades").sum(min_count=1),
+        "fees_paid": figure("fees_paid").sum(min_count=1),
+    }
+
+
+def trader_table(traded: Sequence[Traded]) -> dict[str, list[Any]]:
+    """Every strategy's per-symbol figures, column by column (the run's `TRADER_TABLE`)."""
+    rows = [
+        {"strategy": result.strategy, **record}
+        for result in traded
+        for record in result.metrics.to_dict("records")
+    ]
+    columns = ("strategy", "symbol", "status", "reason", *TRADER_FIGURES)
+    return {column: [plain(row.get(column)) for row in rows] for column in columns}
 
 
 def gold_dataset(gold_path: str, version: int) -> MetaDataset:
@@ -224,6 +257,8 @@ class CycleRun:
             mlflow = _mlflow()
             mlflow.log_params(run_params(self._settings, classified))
             mlflow.log_metrics(run_metrics(classified, traded, closed_bars))
+            if traded:
+                mlflow.log_table(trader_table(traded), artifact_file=TRADER_TABLE)
             for fold, value in enumerate(classified.fold_aucs):
                 if not math.isnan(value):  # a fold that lacked a class has no AUC
                     mlflow.log_metric("fold_auc", value, step=fold)
