@@ -23,6 +23,7 @@ from pyspark.sql.types import StructType
 from support import read_table
 
 from financelake.config import Settings
+from financelake.maintenance import run_maintenance
 from financelake.ml import FEATURE_NAMES, training_rows
 from financelake.schemas import GOLD_ML
 from financelake.status.check import check_status
@@ -42,6 +43,12 @@ class TrackedLake:
     def client(self) -> MlflowClient:
         uri = tracking_uri(self.settings)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def load(self, uri: str) -> PipelineModel:
+        """A model from this lake's store, as a user would load it."""
+        mlflow.set_tracking_uri(tracking_uri(self.settings))
+        mlflow.set_registry_uri(tracking_uri(self.settings))
+        return mlflow.spark.load_model(uri)
 
     def runs(self) -> list[Run]:
         experiment = self.client.get_experiment_by_name(self.settings.mlflow_experiment)
@@ -110,7 +117,7 @@ def test_the_champion_alias_loads_the_cycles_model_and_predicts(
     champion = tracked.client.get_model_version_by_alias(settings.mlflow_model_name, CHAMPION)
     assert champion.run_id == result.mlflow_run_id
 
-    model = mlflow.spark.load_model(model_uri(settings))
+    model = tracked.load(f"models:/{settings.mlflow_model_name}@champion")
 
     gold = spark.read.format("delta").load(settings.table_path("gold"))
     frame = gold.transform(training_rows(None)).select(*FEATURE_NAMES).limit(5)
@@ -141,6 +148,26 @@ def test_a_later_ok_run_takes_the_alias_and_a_skipped_one_does_not(
     assert [r.info.run_name for r in runs][-2:] == ["tracked-skip", "tracked-2"]
     assert runs[-2].data.tags["financelake.status"] == "skipped"
     assert not runs[-2].outputs.model_outputs  # a skipped cycle has no model to log
+
+
+def test_maintenance_prunes_model_folders_but_not_the_mlflow_store(
+    spark: SparkSession, tracked: TrackedLake
+) -> None:
+    settings = tracked.settings
+    store = Path(settings.lake_root) / "_mlflow"
+    files_before = {p for p in store.rglob("*") if p.is_file()}
+
+    run = run_maintenance(
+        spark, settings.model_copy(update={"keep_models": 1, "vacuum_retention": "0 seconds"})
+    )
+
+    assert run.ok, run.tables
+    assert {p for p in store.rglob("*") if p.is_file()} >= files_before
+    # Every logged model still loads, the oldest one's `_models` folder pruned or not.
+    for logged in tracked.runs():
+        for output in logged.outputs.model_outputs:
+            assert isinstance(tracked.load(f"models:/{output.model_id}"), PipelineModel)
+    assert isinstance(tracked.load(model_uri(settings)), PipelineModel)
 
 
 def test_tracking_off_creates_no_mlflow_store(
