@@ -190,7 +190,9 @@ class CycleRun:
     def __init__(self, settings: Settings, run_id: str) -> None:
         self._settings = settings
         self.id: str | None = None
+        """The MLflow run's id; None when tracking is off or the run could not start."""
         self.champion_version: str | None = None
+        self._open = False
         self._outcome = "FINISHED"
         if not tracking_enabled(settings):
             return
@@ -210,7 +212,8 @@ class CycleRun:
 
     @property
     def active(self) -> bool:
-        return self.id is not None
+        """Whether the run is open for logging (started, not ended, no tracking error)."""
+        return self._open
 
     def _start(self, uri: str, run_id: str) -> None:
         if local_path(uri) is not None and _ALLOW_FILE_STORE not in os.environ:
@@ -235,7 +238,7 @@ class CycleRun:
         run = mlflow.start_run(
             experiment_id=experiment_id, run_name=run_id, tags={"financelake.run_id": run_id}
         )
-        self.id = run.info.run_id
+        self.id, self._open = run.info.run_id, True
 
     def log_gold(self, gold_path: str, version: int) -> None:
         """The Gold table and version the cycle reads, as the run's training dataset."""
@@ -263,7 +266,10 @@ class CycleRun:
                 if not math.isnan(value):  # a fold that lacked a class has no AUC
                     mlflow.log_metric("fold_auc", value, step=fold)
             mlflow.set_tags(
-                {"financelake.status": classified.status, **{k: _text(v) for k, v in tags.items()}}
+                {
+                    "financelake.status": classified.status,
+                    **{k: _text(v) for k, v in tags.items() if v is not None},
+                }
             )
 
         self._guarded("parameters and metrics", log_figures)
@@ -312,7 +318,7 @@ class CycleRun:
         """End the run: FAILED if the cycle raised, KILLED if abandoned, FINISHED otherwise."""
         if self.active:
             outcome = "FAILED" if failed else self._outcome
-            self.id = None
+            self._open = False
             try:
                 _mlflow().end_run(outcome)
             except Exception as error:  # never the cycle's problem: see the module docstring
