@@ -3,6 +3,7 @@ pipeline's schema, and Settings for a lake that needs Spark and Delta but no bro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from pyspark.sql import SparkSession
 from financelake.config import Settings
 from financelake.schemas import GOLD
 from financelake.streams.sinks import DeltaSink
-from financelake.training import gold_version
+from financelake.training import CycleResult, gold_version, run_training_cycle
 
 
 def synthetic_gold(
@@ -103,3 +104,20 @@ def lake_settings(root: Path, **overrides: Any) -> Settings:
         "min_test_bars": 20,
     }
     return Settings(**{**options, **overrides})
+
+
+@dataclass(frozen=True)
+class TrainedLake:
+    settings: Settings
+    version: int
+    """Gold's version when trained."""
+    result: CycleResult
+
+
+def trained_lake(
+    spark: SparkSession, root: Path, bars: pd.DataFrame, run_id: str, **overrides: Any
+) -> TrainedLake:
+    """A lake under `root` whose Gold holds `bars`, trained once as `run_id`."""
+    settings = lake_settings(root, **overrides)
+    version = write_gold(spark, settings.table_path("gold"), bars)
+    return TrainedLake(settings, version, run_training_cycle(spark, settings, run_id=run_id))

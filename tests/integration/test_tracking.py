@@ -14,7 +14,7 @@ import mlflow.spark
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
-from gold_lakes import lake_settings, synthetic_gold, write_gold
+from gold_lakes import TrainedLake, lake_settings, synthetic_gold, trained_lake, write_gold
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from pyspark.ml import PipelineModel
@@ -22,7 +22,6 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 from support import read_table
 
-from financelake.config import Settings
 from financelake.maintenance import run_maintenance
 from financelake.ml import FEATURE_NAMES, training_rows
 from financelake.schemas import GOLD_ML
@@ -30,15 +29,11 @@ from financelake.status.check import check_status
 from financelake.status.report import status_report
 from financelake.streams.sinks import DeltaSink
 from financelake.tracking import CHAMPION, MODEL_ARTIFACT, TRADER_TABLE, model_uri, tracking_uri
-from financelake.training import CycleResult, run_training_cycle
+from financelake.training import run_training_cycle
 
 
 @dataclass(frozen=True)
-class TrackedLake:
-    settings: Settings
-    version: int
-    result: CycleResult
-
+class TrackedLake(TrainedLake):
     @property
     def client(self) -> MlflowClient:
         uri = tracking_uri(self.settings)
@@ -65,10 +60,9 @@ def _no_leaked_run() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tracked(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> TrackedLake:
     """A trending Gold (6 symbols x 240 bars) trained once with tracking on (the default)."""
-    settings = lake_settings(tmp_path_factory.mktemp("tracked"))
     bars = synthetic_gold(6, 240, seed=1, momentum=0.3)
-    version = write_gold(spark, settings.table_path("gold"), bars)
-    return TrackedLake(settings, version, run_training_cycle(spark, settings, run_id="tracked-1"))
+    lake = trained_lake(spark, tmp_path_factory.mktemp("tracked"), bars, "tracked-1")
+    return TrackedLake(lake.settings, lake.version, lake.result)
 
 
 def test_a_cycle_is_one_run_with_params_metrics_gold_and_the_model(

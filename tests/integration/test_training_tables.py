@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 from chispa import assert_approx_df_equality
 from delta.tables import DeltaTable
-from gold_lakes import lake_settings, synthetic_gold, write_gold
+from gold_lakes import TrainedLake, lake_settings, synthetic_gold, trained_lake, write_gold
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -23,7 +22,7 @@ from financelake.config import Settings
 from financelake.ml import FEATURE_NAMES, area_under_roc, scored, training_rows
 from financelake.schemas import GOLD, RESULT_TABLES
 from financelake.streams.sinks import DeltaSink
-from financelake.training import CycleResult, run_training_cycle
+from financelake.training import run_training_cycle
 
 TREND_AUC_FLOOR = 0.57
 """Measured 0.629 on the trend lake below (0.60-0.63 over seeds 0-3); a coin's AUC on its ~780
@@ -36,21 +35,11 @@ def read(spark: SparkSession, settings: Settings, table: str, run_id: str) -> pd
     return frame.where(F.col("run_id") == run_id).toPandas()
 
 
-@dataclass(frozen=True)
-class TrainedLake:
-    settings: Settings
-    version: int
-    """Gold's version when trained."""
-    result: CycleResult
-
-
 @pytest.fixture(scope="module")
 def walk(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> TrainedLake:
     """A lake whose Gold is a random walk (20 symbols x 200 bars, 2% gaps), trained once."""
-    settings = lake_settings(tmp_path_factory.mktemp("walk"))
     bars = synthetic_gold(20, 200, seed=0, gap_rate=0.02)
-    version = write_gold(spark, settings.table_path("gold"), bars)
-    return TrainedLake(settings, version, run_training_cycle(spark, settings, run_id="walk-1"))
+    return trained_lake(spark, tmp_path_factory.mktemp("walk"), bars, "walk-1")
 
 
 def test_a_random_walk_scores_a_coin(walk: TrainedLake) -> None:
