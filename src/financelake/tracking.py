@@ -385,17 +385,3 @@ def _text(value: object) -> str:
 def model_uri(settings: Settings) -> str:
     """The champion's model URI, for `mlflow.spark.load_model`."""
     return f"models:/{settings.mlflow_model_name}@{CHAMPION}"
-
-
-__all__ = [
-    "CHAMPION",
-    "MLFLOW_FOLDER",
-    "CycleRun",
-    "gold_dataset",
-    "model_uri",
-    "run_metrics",
-    "run_params",
-    "tracked_cycle",
-    "tracking_enabled",
-    "tracking_uri",
-]

@@ -34,6 +34,8 @@ from financelake.training import run_training_cycle
 
 @dataclass(frozen=True)
 class TrackedLake(TrainedLake):
+    """A trained lake, with its MLflow store read as a user would."""
+
     @property
     def client(self) -> MlflowClient:
         uri = tracking_uri(self.settings)
