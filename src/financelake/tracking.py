@@ -5,10 +5,11 @@ unless FINANCELAKE_MLFLOW=off. By default runs and the model registry live in a 
 under the lake, `<lake_root>/_mlflow`; FINANCELAKE_MLFLOW_TRACKING_URI points both elsewhere.
 
 A cycle's run holds its parameters (hyper-parameters, split, thresholds), its metrics (the AUC
-with its interval and p-value, the trader's figures per strategy and symbol), the Gold table and
-version it read as its dataset input, and the fitted Spark model. The newest model of a run whose
-status is ok becomes a version of the registered model `mlflow_model_name` and takes the alias
-`champion`: `mlflow.spark.load_model("models:/<name>@champion")`.
+with its interval and p-value, the trader's figures per strategy; per symbol in one table
+artifact), the Gold table and version it read as its dataset input, and the fitted Spark model.
+The model of each run whose status is ok becomes a version of the registered model
+`mlflow_model_name` and takes the alias `champion`:
+`mlflow.spark.load_model("models:/<name>@champion")`.
 
 Logging is explicit (autolog is not tested with pyspark 4.2). The Delta result tables are the
 system of record and MLflow a view of them for people, so no tracking error ever reaches the
