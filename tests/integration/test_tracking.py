@@ -50,7 +50,8 @@ class TrackedLake(TrainedLake):
     def runs(self) -> list[Run]:
         experiment = self.client.get_experiment_by_name(self.settings.mlflow_experiment)
         assert experiment is not None
-        return self.client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])
+        found = self.client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])
+        return [self.client.get_run(run.info.run_id) for run in found]  # with their outputs
 
 
 @pytest.fixture(autouse=True)
@@ -98,9 +99,9 @@ def test_a_cycle_is_one_run_with_params_metrics_gold_and_the_model(
         gold_input.dataset.source
         == f'{{"path": "{settings.table_path("gold")}", "delta_table_version": {tracked.version}}}'
     )
-    (model_output,) = run.outputs.model_outputs
-    logged = tracked.client.get_logged_model(model_output.model_id)
-    assert logged.source_run_id == run.info.run_id and logged.name == MODEL_ARTIFACT
+    # The Spark model, an MLflow model with the spark flavor, in the run's artifacts.
+    logged = {a.path for a in tracked.client.list_artifacts(run.info.run_id, MODEL_ARTIFACT)}
+    assert {f"{MODEL_ARTIFACT}/MLmodel", f"{MODEL_ARTIFACT}/sparkml"} <= logged
     # gold_ml names the run, so a row leads to its MLflow run and back.
     ml = read_table(settings, "gold_ml")
     assert ml.mlflow_run_id.tolist() == [run.info.run_id]
@@ -143,7 +144,7 @@ def test_a_later_ok_run_takes_the_alias_and_a_skipped_one_does_not(
     runs = tracked.runs()
     assert [r.info.run_name for r in runs][-2:] == ["tracked-skip", "tracked-2"]
     assert runs[-2].data.tags["financelake.status"] == "skipped"
-    assert not runs[-2].outputs.model_outputs  # a skipped cycle has no model to log
+    assert not tracked.client.list_artifacts(runs[-2].info.run_id, MODEL_ARTIFACT)  # no model
 
 
 def test_maintenance_prunes_model_folders_but_not_the_mlflow_store(
@@ -161,8 +162,9 @@ def test_maintenance_prunes_model_folders_but_not_the_mlflow_store(
     assert {p for p in store.rglob("*") if p.is_file()} >= files_before
     # Every logged model still loads, the oldest one's `_models` folder pruned or not.
     for logged in tracked.runs():
-        for output in logged.outputs.model_outputs:
-            assert isinstance(tracked.load(f"models:/{output.model_id}"), PipelineModel)
+        if logged.data.tags["financelake.status"] == "ok":
+            model = tracked.load(f"runs:/{logged.info.run_id}/{MODEL_ARTIFACT}")
+            assert isinstance(model, PipelineModel)
     assert isinstance(tracked.load(model_uri(settings)), PipelineModel)
 
 
