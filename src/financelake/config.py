@@ -210,6 +210,14 @@ class Settings(BaseSettings):
     signal_threshold: float = Field(default=0.55, gt=0, lt=1)
     seed: int = 7
 
+    # MLflow tracking of training cycles (the `financelake[mlflow]` extra; see tracking.py): on
+    # whenever mlflow is installed, FINANCELAKE_MLFLOW=off turns it off. No tracking URI means
+    # the file store <lake_root>/_mlflow, which also holds the model registry.
+    mlflow: bool = True
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = "financelake"
+    mlflow_model_name: str = "financelake-direction"
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -135,11 +135,14 @@ GOLD_ML = StructType(
         StructField("coefficients", ArrayType(DoubleType(), False), False),
         StructField("intercept", DoubleType()),
         StructField("model_path", StringType()),
+        StructField("mlflow_run_id", StringType()),
     ]
 )
 """One row per training run: what the classifier saw, how it split, how well it did. `status` ok
 needs at least `min_test_rows` test rows with both classes, else skipped with the reason; the AUC
-comes with a 95% DeLong interval and a two-sided p-value against 0.5."""
+comes with a 95% DeLong interval and a two-sided p-value against 0.5. A cycle that raised is
+status failed, its reason '<code>: <message>'. `mlflow_run_id` is the cycle's MLflow run (null
+with tracking off)."""
 
 GOLD_PREDICTIONS = StructType(
     [

@@ -19,6 +19,10 @@ One cycle, in order (the nodes are in `financelake.training_nodes`, the writer i
 5. Unless `should_stop()` says otherwise, write: the fitted model (MLlib save), then the detail
    tables (gold_predictions, gold_rl_equity), then the per-run tables (gold_rl, gold_ml), then
    the Q-table snapshots. A reader who sees a run in gold_ml can find all of its details.
+6. With MLflow tracking on (`financelake.tracking`), the cycle is one MLflow run: Gold and its
+   version as the dataset input, then, after the Delta writes, parameters, metrics and the
+   model; an ok model becomes the registered `champion`. A cycle that raises is recorded as a
+   gold_ml row with status failed and the error (and its MLflow run ends FAILED).
 
 Every table write is a single append (one Delta commit per table per run). Re-running with
 `as_of_version` reproduces the classifier exactly (same rows, same order, same partitioning, a
@@ -48,6 +52,7 @@ from financelake.config import Settings
 from financelake.errors import LakeError
 from financelake.ml.features import LABEL, training_rows
 from financelake.rl.snapshots import QTableStore
+from financelake.tracking import CycleRun, tracked_cycle
 from financelake.training_nodes import (
     ABANDONED,
     OK,
@@ -58,7 +63,7 @@ from financelake.training_nodes import (
     trade_signal,
     trader_hyper,
 )
-from financelake.training_results import ResultsSink, plain
+from financelake.training_results import ResultsSink, failure_reason, plain
 from financelake.transforms.gold import watermark_from
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,8 @@ class CycleResult:
     trader_seconds: float = 0.0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    """The cycle's MLflow run (None with tracking off or failed to start)."""
 
     @property
     def fold_auc_mean(self) -> float | None:
@@ -178,7 +185,9 @@ def run_training_cycle(
     trader from the table the first run on that version started from, without touching the live
     table; `run_id` names the run (default: `new_run_id()`); `should_stop` is asked before each
     expensive step and before the first write, and a True abandons the cycle with nothing
-    written. Raises LakeError when Gold does not exist.
+    written. Raises LakeError when Gold does not exist. A cycle that raises otherwise (and was
+    not asked to stop) leaves a gold_ml row with status failed and the error, then re-raises.
+    The cycle is also one MLflow run when tracking is on (`financelake.tracking`).
     """
     started = time.perf_counter()
     trained_at = datetime.now(UTC)
@@ -186,6 +195,38 @@ def run_training_cycle(
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run_id {run_id!r} must be letters, digits, '_', '.' or '-'")
     stop = should_stop or (lambda: False)
+    gold_path = settings.table_path("gold")
+    version = gold_version(spark, gold_path) if as_of_version is None else as_of_version
+    with tracked_cycle(settings, run_id) as tracking:
+        tracking.log_gold(gold_path, version)
+        sink = ResultsSink(spark, settings, run_id, trained_at, version, tracking.id)
+        try:
+            return _cycle(spark, settings, sink, as_of_version, stop, tracking, started)
+        except Exception as error:
+            if not stop():  # Spark jobs cancelled for a shutdown are not a failed cycle
+                reason = failure_reason(error)
+                tracking.log_failure(reason)
+                _record_failure(sink, reason)
+            raise
+
+
+def _record_failure(sink: ResultsSink, reason: str) -> None:
+    """The failed gold_ml row; the cycle's own error is what the caller raises either way."""
+    try:
+        sink.write_failure(reason)
+    except Exception as write_error:
+        log.warning("could not record failed run %s in gold_ml: %s", sink.run_id, write_error)
+
+
+def _cycle(
+    spark: SparkSession,
+    settings: Settings,
+    sink: ResultsSink,
+    as_of_version: int | None,
+    stop: Callable[[], bool],
+    tracking: CycleRun,
+    started: float,
+) -> CycleResult:
     timings: dict[str, float] = {}
 
     def lap(name: str, since: float) -> float:
@@ -193,8 +234,8 @@ def run_training_cycle(
         timings[name] = now - since
         return now
 
+    run_id, version = sink.run_id, sink.version
     gold_path = settings.table_path("gold")
-    version = gold_version(spark, gold_path) if as_of_version is None else as_of_version
     gold = spark.read.format("delta").option("versionAsOf", version).load(gold_path)
     latest = gold.agg(F.max("last_tick_at")).first()
     # Spark hands back local naive datetimes; an aware UTC one means the same instant anywhere.
@@ -202,20 +243,30 @@ def run_training_cycle(
     watermark = watermark_from(last_tick, settings.watermark_seconds)
     rows = gold.transform(training_rows(watermark)).cache()
     predictions: DataFrame | None = None
+    base = {
+        "run_id": run_id,
+        "gold_version": version,
+        "watermark": watermark,
+        "mlflow_run_id": sink.mlflow_run_id,
+    }
+
+    def abandoned(closed: int) -> CycleResult:
+        tracking.abandon()
+        return _abandoned(base, closed, started, timings)
+
     try:
         # One pass over Gold: it fills the cache, and gives the trader its bars and the split
         # planner its (window_start, label) pairs without further Spark jobs.
         bars = rows.select("symbol", "window_start", "close", LABEL).toPandas()
         mark = lap("read", started)
-        base = {"run_id": run_id, "gold_version": version, "watermark": watermark}
         if stop():
-            return _abandoned(base, len(bars), started, timings)
+            return abandoned(len(bars))
 
         classified = classify(rows, bars, settings, stop)
         predictions = classified.predictions
         mark = lap("classifier", mark)
         if classified.status == ABANDONED or stop():
-            return _abandoned(base, len(bars), started, timings)
+            return abandoned(len(bars))
 
         store = QTableStore(Path(settings.models_path)) if settings.is_local_lake else None
         hyper = trader_hyper(settings)
@@ -228,9 +279,8 @@ def run_training_cycle(
             traded.append(trade_signal(bars, classified.scores, settings))
         mark = lap("trader", mark)
         if stop():
-            return _abandoned(base, len(bars), started, timings)
+            return abandoned(len(bars))
 
-        sink = ResultsSink(spark, settings, run_id, trained_at, version)
         model_path = None
         if classified.model is not None:
             model_path = f"{settings.models_path}/classifier/{run_id}"
@@ -248,6 +298,15 @@ def run_training_cycle(
             predictions.unpersist()
         rows.unpersist()
 
+    # After the Delta writes: tracking never delays them, and cannot fail them.
+    tracking.log_cycle(
+        classified,
+        traded,
+        closed_bars=len(bars),
+        tags={"gold_version": version, "model_path": model_path, "q_table_source": source},
+    )
+    if tracking.active:
+        lap("mlflow", mark)
     result = _result(base, classified, traded, len(bars), model_path, started, timings)
     log.info("%s", result.summary())
     return result

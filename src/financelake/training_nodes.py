@@ -36,7 +36,7 @@ from financelake.rl.strategies import Policy, signal
 
 log = logging.getLogger(__name__)
 
-OK, SKIPPED, ABANDONED = "ok", "skipped", "abandoned"
+OK, SKIPPED, ABANDONED, FAILED = "ok", "skipped", "abandoned", "failed"
 TEST, FORWARD = "test", "forward"
 Q_LEARNING, CLASSIFIER = "q_learning", "classifier"
 

@@ -10,15 +10,18 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from delta.tables import DeltaTable
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from financelake.config import Settings
 from financelake.ml.features import FEATURE_NAMES
 from financelake.ml.train import coefficients
 from financelake.schemas import GOLD_ML, GOLD_RL, GOLD_RL_EQUITY, RESULT_TABLES
 from financelake.streams.sinks import DeltaSink
-from financelake.training_nodes import CLASSIFIER, Q_LEARNING, Classified, Traded
+from financelake.training_nodes import CLASSIFIER, FAILED, Q_LEARNING, Classified, Traded
 
 
 class ResultsSink:
@@ -31,17 +34,21 @@ class ResultsSink:
         run_id: str,
         trained_at: datetime,
         version: int,
+        mlflow_run_id: str | None = None,
     ) -> None:
         self.spark = spark
         self.settings = settings
         self.run_id = run_id
         self.trained_at = trained_at
         self.version = version
+        self.mlflow_run_id = mlflow_run_id
+        self.wrote_classifier = False
 
     def _append(self, table: str, rows: DataFrame) -> None:
         """Append one run's rows in one commit, creating the table on first use."""
         sink = DeltaSink.of(self.spark, self.settings, table)  # the catalog's partitioning
         sink.setup()
+        _add_new_columns(self.spark, sink.path, RESULT_TABLES[table])
         note = json.dumps({"run_id": self.run_id, "gold_version": self.version})
         sink.append(rows.select(*RESULT_TABLES[table].fieldNames()), note)
 
@@ -77,8 +84,41 @@ class ResultsSink:
     def write_classifier(
         self, watermark: datetime | None, classified: Classified, model_path: str | None
     ) -> None:
-        row = ml_row(self.run_id, self.trained_at, self.version, watermark, classified, model_path)
+        row = ml_row(
+            self.run_id,
+            self.trained_at,
+            self.version,
+            watermark,
+            classified,
+            model_path,
+            self.mlflow_run_id,
+        )
         self._append("gold_ml", self.spark.createDataFrame([row], GOLD_ML))
+        self.wrote_classifier = True
+
+    def write_failure(self, reason: str) -> None:
+        """The gold_ml row of a cycle that raised (status failed), unless the run's row is
+        written already: one row per run, and that row says what the classifier did."""
+        if not self.wrote_classifier:
+            self.write_classifier(None, Classified(FAILED, reason), None)
+
+
+def failure_reason(error: BaseException) -> str:
+    """'<code>: <message>' of an error: Spark's error condition where it has one (e.g.
+    DELTA_VERSIONS_NOT_CONTIGUOUS), else the exception's type; the message's first line."""
+    code = error.getCondition() if isinstance(error, PySparkException) else None
+    message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
+    return f"{code or type(error).__name__}: {message}"[:500]
+
+
+def _add_new_columns(spark: SparkSession, path: str, schema: StructType) -> None:
+    """Add the catalog's columns a table made by an earlier version lacks (nullable ones, such
+    as gold_ml's mlflow_run_id), so an existing lake takes the new rows."""
+    have = set(DeltaTable.forPath(spark, path).toDF().columns)
+    missing = [column for column in schema if column.name not in have]
+    if missing:
+        columns = ", ".join(f"{c.name} {c.dataType.simpleString()}" for c in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def plain(value: Any) -> Any:
@@ -143,6 +183,7 @@ def ml_row(
     watermark: datetime | None,
     classified: Classified,
     model_path: str | None,
+    mlflow_run_id: str | None = None,
 ) -> tuple[Any, ...]:
     """The gold_ml row of one run."""
     split = classified.split
@@ -175,5 +216,6 @@ def ml_row(
         "coefficients": list(weights),
         "intercept": intercept,
         "model_path": model_path,
+        "mlflow_run_id": mlflow_run_id,
     }
     return tuple(row[name] for name in GOLD_ML.fieldNames())

@@ -68,6 +68,10 @@ NON_DEFAULTS: dict[str, object] = {
     "metrics_port": 9200,
     "max_future": "1 hour",
     "field_map": "symbol=s,price=p",
+    "mlflow": False,
+    "mlflow_tracking_uri": "sqlite:////srv/mlflow/mlflow.db",
+    "mlflow_experiment": "desk-a",
+    "mlflow_model_name": "direction-v2",
 }
 
 
