@@ -27,7 +27,7 @@ def _version(settings: Settings, table: str) -> int:
 
 def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], log: Path) -> None:
     """Poll a table condition while the pipeline runs (the pipeline's own commits drive it)."""
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600  # a busy 2-core machine can take minutes to start Spark
     while not condition():
         assert process.poll() is None, f"pipeline exited early:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"condition never met:\n{log.read_text()[-3000:]}"
