@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -154,6 +155,7 @@ def wait_for(
     log: Path,
     timeout_s: float = 240,
     what: str = "condition",
+    poll_s: float = 0.5,
 ) -> None:
     """Poll `condition` while `process` (a `start_cli` child writing `log`) keeps running."""
     deadline = time.monotonic() + timeout_s
@@ -162,7 +164,26 @@ def wait_for(
         assert time.monotonic() < deadline, (
             f"{what} not met in {timeout_s:.0f} s:\n" + (log.read_text()[-4000:])
         )
-        time.sleep(0.5)  # polling what another process writes; there is no event to wait on
+        time.sleep(poll_s)  # polling what another process writes; there is no event to wait on
+
+
+def start_service(settings: Settings, log: Path, *, silver_rows: int) -> subprocess.Popen[bytes]:
+    """`financelake run --no-train` with 1-second batches, returned once Silver holds
+    `silver_rows` ticks (its process group killed if that never happens)."""
+    service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
+    try:
+        wait_for(
+            lambda: table_rows(settings, "silver") == silver_rows,
+            service,
+            log,
+            timeout_s=600,
+            what="first ticks in",
+        )
+    except BaseException:
+        os.killpg(service.pid, signal.SIGKILL)
+        service.wait()
+        raise
+    return service
 
 
 def status_json(settings: Settings) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import START, read_table, run_cli, start_cli, status_json, table_rows, wait_for
+from support import START, read_table, run_cli, start_service, status_json, table_rows, wait_for
 
 from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -56,16 +56,8 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
     assert publish(before, settings).ok
 
     log = tmp_path / "service.log"
-    service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
+    service = start_service(settings, log, silver_rows=2000)
     try:
-        wait_for(
-            lambda: table_rows(settings, "silver") == 2000,
-            service,
-            log,
-            timeout_s=600,
-            what="first ticks in",
-        )
-
         # Ticks keep coming (50 a second) while the broker stops, stays away and restarts.
         reports: list[PublishReport] = []
         feeder = threading.Thread(

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
-from support import produce_raw, produce_ticks, read_bars, read_table, run_cli, start_cli
+from support import (
+    produce_raw,
+    produce_ticks,
+    read_bars,
+    read_table,
+    run_cli,
+    start_cli,
+    wait_for,
+)
 
 from financelake.config import Settings
 from financelake.transforms.gold import aggregate_bars
@@ -23,15 +28,6 @@ def _version(settings: Settings, table: str) -> int:
         return DeltaTable(settings.table_path(table)).version()
     except Exception:  # not created yet
         return -1
-
-
-def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll a table condition while the pipeline runs (the pipeline's own commits drive it)."""
-    deadline = time.monotonic() + 600  # a busy 2-core machine can take minutes to start Spark
-    while not condition():
-        assert process.poll() is None, f"pipeline exited early:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"condition never met:\n{log.read_text()[-3000:]}"
-        time.sleep(0.2)  # polling Delta versions written by another process
 
 
 def test_sigkill_at_different_points_loses_and_duplicates_nothing(
@@ -57,7 +53,13 @@ def test_sigkill_at_different_points_loses_and_duplicates_nothing(
     for table, more in (("bronze", 1), ("silver", 2), ("gold", 1)):
         target = _version(settings, table) + more
         process = start_cli(run, settings, log)
-        _wait_for(lambda t=table, v=target: _version(settings, t) >= v, process, log)
+        wait_for(  # polled often: each kill should land right after its commit
+            lambda t=table, v=target: _version(settings, t) >= v,
+            process,
+            log,
+            timeout_s=600,  # a busy 2-core machine can take minutes to start Spark
+            poll_s=0.2,
+        )
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 

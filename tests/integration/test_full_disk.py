@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import START, read_table, run_cli, start_cli, table_rows, wait_for
+from support import START, read_table, run_cli, start_service
 
 from financelake.config import Settings
 from financelake.market.publisher import publish
@@ -78,15 +78,8 @@ def test_a_full_disk_stops_the_service_clearly_and_a_restart_completes_exactly_o
     assert publish(ticks[:2000], settings).ok
 
     log = tmp_path / "service.log"
-    service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
+    service = start_service(settings, log, silver_rows=2000)
     try:
-        wait_for(
-            lambda: table_rows(settings, "silver") == 2000,
-            service,
-            log,
-            timeout_s=600,
-            what="first ticks in",
-        )
         filler = _fill(small_disk)
         assert publish(ticks[2000:], settings).ok  # the broker's disk is not the lake's
         exit_code = service.wait(timeout=240)
