@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         interval_seconds(value)
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        # `debug` and `DEBUG` alike, as logging itself and most tools accept
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("field_map")
     @classmethod
     def _valid_field_map(cls, value: str) -> str:

@@ -76,9 +76,15 @@ def run_demo(
     try:
         for name, args in commands.items():
             children.append(_spawn(name, args, env, logs))
+        metrics = (
+            f"http://127.0.0.1:{settings.metrics_port}/metrics (Prometheus)"
+            if settings.metrics_port
+            else "off (--metrics-port 0)"
+        )
         print(
             f"FinanceLake demo is running.\n"
-            f"  dashboard : http://127.0.0.1:{dashboard_port}\n"
+            f"  dashboard : http://127.0.0.1:{dashboard_port} (it shows the Spark UI's address)\n"
+            f"  metrics   : {metrics}\n"
             f"  tables    : {settings.lake_root}/{{{','.join(TABLES)}}}\n"
             f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
             f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"

@@ -82,10 +82,11 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 def add_log_flags(parser: argparse.ArgumentParser) -> None:
     """--log-level and --log-format, for the top-level parser (before the command)."""
     for name in ("log_level", "log_format"):
-        _, choices = _flag_type(Settings.model_fields[name])
+        kind, choices = _flag_type(Settings.model_fields[name])
         parser.add_argument(
             f"--{name.replace('_', '-')}",
             dest=_DEST_PREFIX + name,
+            type=kind,
             choices=choices,
             default=argparse.SUPPRESS,
             help=f"default {_default_text(Settings.model_fields[name])}; also after the command",
@@ -113,6 +114,8 @@ def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
         (annotation,) = (arg for arg in get_args(annotation) if arg is not type(None))
     if get_origin(annotation) is Literal:
         choices = list(get_args(annotation))
+        if all(isinstance(choice, str) and choice.isupper() for choice in choices):
+            return _Upper, choices  # --log-level debug, like FINANCELAKE_LOG_LEVEL=debug
         return type(choices[0]), choices
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         values = [member.value for member in annotation]
@@ -120,6 +123,13 @@ def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
     if annotation in (bool, int, float, str, Path, SecretStr):
         return annotation, None  # type: ignore[return-value]
     return str, None
+
+
+class _Upper(str):
+    """An argparse type: the text in upper case, so upper-case choices match any case."""
+
+    def __new__(cls, value: str) -> _Upper:
+        return super().__new__(cls, value.upper())
 
 
 def _default_text(info: FieldInfo) -> str:

@@ -56,6 +56,15 @@ def test_log_flags_work_before_and_after_the_command(monkeypatch: pytest.MonkeyP
     assert parse_only(["status"])[1].log_level == "WARNING"
 
 
+def test_log_level_takes_any_case_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_only(["--log-level", "debug", "status"])[1].log_level == "DEBUG"
+    assert parse_only(["status", "--log-level", "Warning"])[1].log_level == "WARNING"
+    monkeypatch.setenv("FINANCELAKE_LOG_LEVEL", "error")
+    assert parse_only(["status"])[1].log_level == "ERROR"
+    with pytest.raises(SystemExit):
+        parse_only(["status", "--log-level", "verbose"])
+
+
 def test_json_logs_are_one_object_per_line_with_extras(
     capsys: pytest.CaptureFixture[str], restore_logging: None
 ) -> None:
