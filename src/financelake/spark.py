@@ -43,6 +43,9 @@ def spark_jars(jars_dir: Path) -> list[str]:
     return jars
 
 
+_JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
+
+
 def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSession:
     """Create (or return the running) SparkSession configured for Delta and the Kafka source."""
     # Under spark-submit the JVM already runs with the master (and driver options) given there;
@@ -95,6 +98,11 @@ def build_spark(settings: Settings, app_name: str = "financelake") -> SparkSessi
         # Delta's log replay and every micro-batch generate code for wide projections; with
         # the default 100 cached classes they evict each other and recompile each batch.
         .config("spark.sql.codegen.cache.maxEntries", "2000")
+        # Validation is one wide CASE: its generated method passes HotSpot's 8,000-byte limit
+        # for JIT compilation (see spark.sql.codegen.hugeMethodLimit) and ran interpreted,
+        # 7.4 s against 4.7 s to parse and validate a million ticks (measured).
+        .config("spark.driver.extraJavaOptions", _JVM_OPTIONS)
+        .config("spark.executor.extraJavaOptions", _JVM_OPTIONS)
     )
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(

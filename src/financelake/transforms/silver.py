@@ -100,8 +100,9 @@ def kept_times(flagged: DataFrame) -> DataFrame:
         F.count(F.lit(1)).alias("records"),
         F.count_distinct("event_time", "price", "volume").alias("distinct_ticks"),
         F.count("trade_id").alias("trade_ids"),
-        # a set, not a second distinct aggregate: two would make Spark expand every row
-        F.size(F.collect_set("trade_id")).cast("long").alias("distinct_trade_ids"),
+        # A second distinct aggregate (Spark expands the rows for it) cost nothing measurable
+        # on a million ticks; collect_set, an object aggregate, cost 1.5 s.
+        F.count_distinct("trade_id").alias("distinct_trade_ids"),
         F.min("event_time").alias("first"),
         F.max("event_time").alias("last"),
     )

@@ -152,8 +152,14 @@ def test_every_figure_key_and_every_target_is_documented_in_the_readme(
 
 def test_the_sampler_counts_a_watched_python_process_as_python() -> None:
     # A child of its own: this test process may hold the session's Spark JVM as a child.
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+        stdin=PIPE,
+        stdout=PIPE,
+    )
     try:
+        assert child.stdout is not None
+        child.stdout.readline()  # its interpreter is loaded: a process just forked is tiny
         sampler = RssSampler(None)
         sampler.watch(child.pid)
         usage = sampler.sample()
