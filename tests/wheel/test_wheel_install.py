@@ -1,6 +1,7 @@
 """The installed product, not the checkout: build the wheel, install it into a fresh virtual
 environment (not editable), resolve the jars with `financelake setup` into a folder of its own,
-then run the pipeline against the embedded broker and query the lake with `financelake sql`.
+then run the pipeline against the embedded broker, query the lake with `financelake sql`, and
+run `financelake demo` (with the `dashboard` extra) until its lake fills, then stop it with Ctrl+C.
 
 Slow (pip installs pyspark; Maven resolves the jars): `make wheel-test`, not part of `make test`.
 """
@@ -10,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import support
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from financelake.config import REPO_ROOT
 from financelake.kafka.broker import free_port
@@ -26,7 +32,10 @@ pytestmark = pytest.mark.wheel
 TICKS = 400
 INSTALL_TIMEOUT_S = 1200
 RUN_TIMEOUT_S = 600
-NOT_SOURCE = (".git", ".venv", ".jars", "build", "lake", ".financelake", "*.egg-info", "*cache*")
+DEMO_STOP_S = 120
+# A checkout's own output, at its top level only (src/financelake/lake is source).
+NOT_SOURCE_TOP = {".git", ".venv", ".jars", "build", "lake", ".financelake"}
+NOT_SOURCE_ANYWHERE = shutil.ignore_patterns("*.egg-info", "*cache*")
 
 
 def run(command: list[str | Path], *, env: dict[str, str], cwd: Path, timeout: float) -> str:
@@ -53,7 +62,7 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
 
     # Built from a copy: setuptools' build/ folder in the checkout could carry stale modules.
     source = tmp_path / "source"
-    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    shutil.copytree(REPO_ROOT, source, ignore=_not_source)
     dist = tmp_path / "dist"
     run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source],
@@ -122,3 +131,60 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
         env=env, cwd=work, timeout=RUN_TIMEOUT_S,
     )  # fmt: skip
     assert json.loads(answer) == [{"n": TICKS}]
+
+    # demo: what a new user runs next. The dashboard is an extra; everything else is the wheel.
+    with_dashboard = f"financelake[dashboard] @ {wheel.as_uri()}"
+    run(
+        [bin_dir / "python", "-m", "pip", "install", "--quiet",
+         "--constraint", REPO_ROOT / "constraints.txt", with_dashboard],
+        env=env, cwd=work, timeout=INSTALL_TIMEOUT_S,
+    )  # fmt: skip
+    demo_lake, log = tmp_path / "demo-lake", tmp_path / "demo.log"
+    dashboard_port, metrics_port = free_port(), free_port()
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [str(part) for part in (
+                financelake, "demo", "--lake-root", demo_lake, "--kafka-port", free_port(),
+                "--kafka-data-dir", tmp_path / "demo-kafka", "--port", dashboard_port,
+                "--metrics-port", metrics_port, "--rate", "200",
+            )],
+            env=env, cwd=work, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        support.wait_for(
+            lambda: _rows(demo_lake / "silver") > 0 and _rows(demo_lake / "gold_live") > 0,
+            demo, log, timeout_s=RUN_TIMEOUT_S, what="the demo's Silver and live bars",
+        )  # fmt: skip
+        support.wait_for(
+            lambda: _answers(f"http://127.0.0.1:{dashboard_port}"),
+            demo, log, timeout_s=120, what="the demo's dashboard",
+        )  # fmt: skip
+        samples = support.scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert samples[("financelake_table_rows", (("table", "silver"),))] > 0
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl+C: the demo stops what it started
+        code = demo.wait(timeout=DEMO_STOP_S)
+    assert code == 0, log.read_text()[-4000:]
+    said = log.read_text()
+    assert f"http://127.0.0.1:{metrics_port}/metrics" in said  # the address it told the user
+    assert "Traceback" not in said, said[-4000:]
+
+
+def _not_source(folder: str, names: list[str]) -> set[str]:
+    top = set(names) & NOT_SOURCE_TOP if Path(folder) == REPO_ROOT else set()
+    return top | set(NOT_SOURCE_ANYWHERE(folder, names))
+
+
+def _rows(table: Path) -> int:
+    try:
+        return int(DeltaTable(str(table)).to_pyarrow_table().num_rows)
+    except TableNotFoundError:
+        return 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError):
+        return False
