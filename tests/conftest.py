@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from financelake.config import REPO_ROOT, Settings
+from financelake.config import CONFIG_ENV, REPO_ROOT, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.spark import build_spark
 
@@ -18,6 +18,18 @@ for _name in [name for name in os.environ if name.startswith("FINANCELAKE_")]:
     del os.environ[_name]
 # The jars `make setup` resolved into this checkout, for Settings() here and in child processes.
 os.environ["FINANCELAKE_JARS_DIR"] = str(REPO_ROOT / ".jars")
+
+
+@pytest.fixture(autouse=True)
+def _config_file_stays_in_its_test() -> Iterator[None]:
+    """`main(["--config", ...])` sets FINANCELAKE_CONFIG for its process, as the CLI must; in
+    the test process that would hand one test's settings file to every later Settings()."""
+    before = os.environ.get(CONFIG_ENV)
+    yield
+    if before is None:
+        os.environ.pop(CONFIG_ENV, None)
+    else:
+        os.environ[CONFIG_ENV] = before
 
 
 @pytest.fixture(scope="session")
