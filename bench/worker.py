@@ -1,13 +1,9 @@
-"""Jobs the bench runs in a child process (a JVM of their own, like the CLI's).
+"""Jobs the bench runs in a child process (a JVM of their own, like the CLI's), settings from
+FINANCELAKE_* variables: `floor` (B3: the ingest stream's Kafka source -> from_json -> noop,
+availableNow, its progress into the lake's progress files), `train --sizes a,b` (T: synthetic Gold,
+then one cycle each) and `produce` (B2 and the paced producers: `financelake produce`'s function).
 
-`python -m bench.worker --out F floor`: B3, the ingest stream's Kafka source -> from_json ->
-noop sink, availableNow; its progress goes to the lake's progress files, as the service's does.
-`python -m bench.worker --out F train --sizes 1000,10000`: T, synthetic Gold then one cycle each.
-`python -m bench.worker --out F produce --count N --rate R [--tick-interval S] [--start ISO]`:
-B2 and the paced producers, `financelake produce`'s own function.
-
-Settings come from FINANCELAKE_* variables, as for the CLI. The figures are one JSON object in
-the file `--out` names: the bench never reads them from log text.
+The figures are one JSON object in the file `--out` names: the bench never reads log text.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from financelake.catalog import table
 from financelake.config import Settings
 from financelake.market.simulator import DEFAULT_SYMBOLS, simulate_bars
 from financelake.spark import build_spark
@@ -115,10 +110,10 @@ def training_cycles(sizes: list[int]) -> dict[str, Any]:
             settings = base.model_copy(update={"lake_root": f"{base.lake_root}/bars-{size}"})
             gold = DeltaSink.of(spark, settings, "gold")
             gold.setup()
-            schema = table("gold").schema
-            spark.createDataFrame(synthetic_gold(size, settings)).select(
-                *(F.col(f.name).cast(f.dataType) for f in schema.fields)
-            ).write.format("delta").mode("append").save(gold.path)
+            bars = spark.createDataFrame(synthetic_gold(size, settings)).select(
+                *(F.col(f.name).cast(f.dataType) for f in gold.schema.fields)
+            )
+            gold.append(bars, f"bench synthetic gold, {size} bars")
             started = time.perf_counter()
             result = run_training_cycle(spark, settings)
             cycles.append(
