@@ -171,9 +171,10 @@ def analyse(
     if silver.empty:
         raise RuntimeError("no live tick reached Silver")
     first_ms = int(silver["kafka_ms"].min())
-    measured = silver[silver["kafka_ms"] >= first_ms + warmup_s * 1000]
+    measured_from_ms = first_ms + warmup_s * 1000
+    measured = silver[silver["kafka_ms"] >= measured_from_ms]
     figures = percentiles(
-        "bronze", bronze[bronze["kafka_ms"] >= first_ms + warmup_s * 1000]["latency_ms"].to_numpy()
+        "bronze", bronze[bronze["kafka_ms"] >= measured_from_ms]["latency_ms"].to_numpy()
     ) | percentiles("silver", measured["latency_ms"].to_numpy())
 
     gold = _committed(config, "gold", ["symbol", "window_start", "window_end"])
@@ -181,7 +182,7 @@ def analyse(
         window_end=("window_end", "first"), committed_ms=("committed_ms", "min")
     )
     lag = closed_bar_lag_ms(gold, silver, config.watermark_seconds)
-    lag = lag[lag["closing_ms"] >= first_ms + warmup_s * 1000]
+    lag = lag[lag["closing_ms"] >= measured_from_ms]
     figures |= percentiles("gold_closed_lag", lag["lag_ms"].to_numpy(dtype=float))
 
     if table_summary(config.table_path("gold_ml")).exists:

@@ -184,9 +184,7 @@ class Bench:
         """One cycle per size of `training_bars`, in one warm session after a warm-up cycle."""
         sizes = (WARM_UP_BARS, *self.sizes.training_bars)
         config = self.ws.settings("unused", self.ws.path("training"))
-        done, _ = self.ws.run_worker(
-            "training", config, "train", "--sizes", ",".join(map(str, sizes))
-        )
+        done, _ = self.ws.run_worker("training", config, "train", ",".join(map(str, sizes)))
         return {
             f"cycle_{size}_{key}": cycle[key]
             for size, cycle in zip(sizes[1:], done["cycles"][1:], strict=True)

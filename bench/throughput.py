@@ -24,7 +24,7 @@ from financelake.config import Settings
 from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
 from financelake.lake.progress import read_history
-from financelake.lake.read import table_summary
+from financelake.lake.read import table_summaries, table_summary
 from financelake.market.simulator import DEFAULT_SYMBOLS
 
 Figures = dict[str, Any]
@@ -155,7 +155,7 @@ def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> F
         argv = financelake("run", "--available-now")
         wall = ws.run(argv, f"drain-{ticks}", config, watch=sampler.watch)
     figures = _two_rates(ticks, wall, config.lake_root, STREAM_QUERIES)
-    rows = {t: table_summary(config.table_path(t)).rows for t in ("silver", "quarantine", "gold")}
+    rows = {t: s.rows for t, s in table_summaries(config, ("silver", "quarantine", "gold")).items()}
     figures |= {f"{name}_rows": count for name, count in rows.items()}
     if rows["silver"] + rows["quarantine"] != ticks:
         raise RuntimeError(f"silver + quarantine hold {rows['silver'] + rows['quarantine']:,} rows")

@@ -1,7 +1,10 @@
 """Jobs the bench runs in a child process (a JVM of their own, like the CLI's), settings from
-FINANCELAKE_* variables: `floor` (B3: the ingest stream's Kafka source -> from_json -> noop,
-availableNow, its progress into the lake's progress files), `train --sizes a,b` (T: synthetic Gold,
-then one cycle each) and `produce` (B2 and the paced producers: `financelake produce`'s function).
+FINANCELAKE_* variables:
+
+- `floor` (B3): the ingest stream's Kafka source -> from_json -> noop, availableNow; its progress
+  goes to the lake's progress files;
+- `train a,b` (T): a synthetic Gold table of a bars, then b bars, one cycle each;
+- `produce OPTIONS` (B2 and the paced producers): `financelake produce OPTIONS`'s own code.
 
 The figures are one JSON object in the file `--out` names: the bench never reads log text.
 """
@@ -132,30 +135,20 @@ def training_cycles(sizes: list[int]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     parser.add_argument("--out", type=Path, required=True, help="where to write the figures")
-    jobs = parser.add_subparsers(dest="job", required=True)
-    jobs.add_parser("floor")
-    jobs.add_parser("train").add_argument("--sizes", required=True, help="bar counts, a,b")
-    feed = jobs.add_parser("produce")
-    feed.add_argument("--count", type=int, required=True)
-    feed.add_argument("--rate", type=float, default=0.0)
-    feed.add_argument("--tick-interval", type=float, default=1.0)
-    feed.add_argument("--start", type=datetime.fromisoformat)
+    parser.add_argument("job", choices=("floor", "train", "produce"))
+    parser.add_argument(
+        "options", nargs=argparse.REMAINDER, help="train: bar counts a,b; produce: its options"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.job == "floor":
         result = spark_floor()
     elif args.job == "train":
-        result = training_cycles([int(s) for s in args.sizes.split(",")])
+        result = training_cycles([int(s) for s in args.options[0].split(",")])
     else:
-        from financelake.market.publisher import produce
+        from financelake.cli import parse_only, produce_report
 
-        report = produce(
-            Settings(),
-            count=args.count,
-            rate=args.rate,
-            tick_interval_s=args.tick_interval,
-            start=args.start,
-        )
+        report = produce_report(*parse_only(["produce", *args.options]))
         result = {**dataclasses.asdict(report), "ticks_per_s": report.rate, "ok": report.ok}
     args.out.write_text(json.dumps(result, default=str))
     return 0
