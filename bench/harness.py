@@ -108,19 +108,16 @@ class Workspace:
         ensure_topic(config, topic, partitions=PARTITIONS)
         return config
 
-    def env(self, config: Settings) -> dict[str, str]:
-        """Environment of a child: every setting of `config`, this broker's data, no buffering."""
-        own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
-        return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
-
     # Child processes --------------------------------------------------------------------
     def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group, its output into logs/<name>.log."""
+        """Start a child in its own process group, its output into logs/<name>.log; its
+        environment holds every setting of `config` and this broker's data folder."""
+        own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
         with self.log_file(name).open("ab") as out:
             child = subprocess.Popen(
                 list(argv),
                 cwd=REPO_ROOT,
-                env=self.env(config),
+                env=settings_env(own) | {"PYTHONUNBUFFERED": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

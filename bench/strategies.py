@@ -187,18 +187,18 @@ def render(lines: list[dict[str, Any]]) -> str:
     ]
     for line in lines:
         excess = line.get("excess_vs_exposure_matched")
-        flag = " (small sample)" if line.get("small_sample") else ""
-        out.append(
-            f"| {line['market']} | {line['strategy']}{flag} | {_pct(line['return'])} | "
-            + (f"{line['exposure']:.2f} | " if "exposure" in line else "- | ")
-            + (f"{_pct(excess)} | " if excess else "- | ")
-            + (
-                f"{line['runs_above_zero']} / {line['runs_below_zero']} of {line['runs']} | "
-                if excess
-                else "- | "
-            )
-            + (f"{line['trades']:.0f} |" if "trades" in line else "- |")
-        )
+        cells = [
+            line["market"],
+            line["strategy"] + (" (small sample)" if line.get("small_sample") else ""),
+            _pct(line["return"]),
+            f"{line['exposure']:.2f}" if "exposure" in line else "-",
+            _pct(excess) if excess else "-",
+            f"{line['runs_above_zero']} / {line['runs_below_zero']} of {line['runs']}"
+            if excess
+            else "-",
+            f"{line['trades']:.0f}" if "trades" in line else "-",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
