@@ -1,7 +1,9 @@
 """Throughput over one pre-filled topic: B2 fills it, B1 reads it raw, B3 parses it in Spark, P
-drains it through every layer; S fits P's time against topic size; F counts P's files. B3 and P
-are reported as the whole command (`drain_*`) and the steady state (`steady_*`, from the progress
-files); see the README, *Where each figure comes from*.
+drains it through every layer; S fits P's time against topic size; F counts P's files.
+
+All readers see the same topic (same ticks, same partitions), so their ratios compare the work
+done per tick and nothing else. B3 and P are reported as the whole command (`drain_*`) and the
+steady state (`steady_*`, from the progress files); see the README, *Where each figure comes from*.
 """
 
 from __future__ import annotations
