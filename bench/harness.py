@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class Workspace:
 
     @classmethod
     def create(cls, stamp: str, keep: bool = False) -> Workspace:
+        """The workspace of the run `stamp` (see `new_stamp`)."""
         root = RESULTS_DIR / ".work" / stamp
         root.mkdir(parents=True, exist_ok=True)
         return cls(stamp=stamp, root=root, keep=keep)
@@ -60,9 +62,7 @@ class Workspace:
 
     @property
     def broker_pid(self) -> int | None:
-        with contextlib.suppress(AttributeError, FileNotFoundError, ValueError):
-            return int((self.path("kafka") / "broker.pid").read_text().strip())
-        return None
+        return None if self.broker is None else self.broker.pid()
 
     def close(self) -> None:
         """Stop every child and the broker; delete lakes and broker data, keep the logs."""
@@ -108,19 +108,16 @@ class Workspace:
         ensure_topic(config, topic, partitions=PARTITIONS)
         return config
 
-    def env(self, config: Settings) -> dict[str, str]:
-        """Environment of a child: every setting of `config`, this broker's data, no buffering."""
-        own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
-        return settings_env(own) | {"PYTHONUNBUFFERED": "1"}
-
     # Child processes --------------------------------------------------------------------
     def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group, its output into logs/<name>.log."""
+        """Start a child in its own process group, its output into logs/<name>.log; its
+        environment holds every setting of `config` and this broker's data folder."""
+        own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
         with self.log_file(name).open("ab") as out:
             child = subprocess.Popen(
                 list(argv),
                 cwd=REPO_ROOT,
-                env=self.env(config),
+                env=settings_env(own) | {"PYTHONUNBUFFERED": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -149,16 +146,30 @@ class Workspace:
             self._children.remove(child)
         return time.monotonic() - started
 
+    def run(
+        self,
+        argv: Sequence[str],
+        name: str,
+        config: Settings,
+        watch: Callable[[int], None] | None = None,
+    ) -> float:
+        """Run a child to the end (`watch` gets its pid first): its wall seconds. Raises with
+        the end of its log unless it exits 0."""
+        started = time.perf_counter()
+        child = self.spawn(argv, name, config)
+        if watch is not None:
+            watch(child.pid)
+        code = child.wait()
+        if code != 0:
+            raise RuntimeError(f"{name} exited {code}; {self.tail(name)}")
+        return time.perf_counter() - started
+
     def run_worker(self, name: str, config: Settings, *args: str) -> tuple[dict[str, Any], float]:
         """Run `python -m bench.worker ARGS` to the end: (the JSON it wrote, wall seconds)."""
         out = self.path("results") / f"{name}.json"
         out.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "bench.worker", "--out", str(out), *args]
-        started = time.perf_counter()
-        code = self.spawn(argv, name, config).wait()
-        wall = time.perf_counter() - started
-        if code != 0 or not out.exists():
-            raise RuntimeError(f"bench.worker {args[0]} exited {code}; {self.tail(name)}")
+        wall = self.run(argv, name, config)
         result: dict[str, Any] = json.loads(out.read_text())
         return result, wall
 
@@ -167,6 +178,26 @@ class Workspace:
         path = self.log_file(name)
         text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
         return f"log {path}:\n" + "\n".join(text)
+
+
+def new_stamp() -> str:
+    """A run's name: the UTC time it started."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def setup_process() -> None:
+    """Progress lines on stderr; SIGTERM (and SIGINT, even where a non-interactive shell
+    ignored it) end a run like Ctrl+C: what it started is stopped, what it measured is written."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    log.setLevel(logging.INFO)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def financelake(*args: str) -> list[str]:

@@ -1,22 +1,15 @@
 """L (and T's second half): the continuous service under a paced producer, measured from the lake.
 
-One run: a fresh topic and lake; a history of ticks (about 2,000 Gold bars) drained first; then
-`financelake produce --rate R` for a window while `financelake run` keeps up; then SIGTERM.
-Every figure comes afterwards from the tables' Delta commits (delta-rs `history()`), never from a
-clock the bench keeps:
-- produce -> Bronze / Silver, per tick: the commit time of the version that added its row minus
-  its Kafka timestamp (the producer's CreateTime, when `produce()` was called).
-- Gold closed-bar lag, per bar: the commit time of the Gold version that appended it minus the
-  moment its symbol's clock reached `window_end + watermark`. The market runs MARKET_SPEEDUP
-  times faster than the wall clock, so that moment is the produce time of the symbol's first
-  tick with `event_time >= window_end + watermark` (the tick that closes the bar).
-Ticks produced in the first `warmup_s` seconds of the window are left out of the percentiles.
+A fresh topic and lake; history ticks drained first; `produce --rate R` for a window while
+`financelake run` keeps up; SIGTERM. Every figure comes afterwards from the tables' Delta commits
+(delta-rs), never from a clock the bench keeps: see the README, *L latency*. The market runs
+MARKET_SPEEDUP times faster than the wall clock, so a bar's closing moment is the produce time
+of its symbol's first tick at or past `window_end + watermark`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -26,12 +19,13 @@ from bench.harness import Workspace, financelake, wait_for
 from bench.throughput import Figures, files_by_table
 from financelake.catalog import GOLD_QUERY, INGEST_QUERY, STREAMED_TABLES
 from financelake.config import Settings
-from financelake.lake.checkpoints import delta_first_unread
 from financelake.lake.history import commits, rows_by_commit
+from financelake.lake.kafka_offsets import TopicOffsets
 from financelake.lake.progress import read_progress
-from financelake.lake.read import data_versions, table_summary
+from financelake.lake.read import table_summaries, table_summary
 from financelake.market.publisher import produce
 from financelake.market.simulator import DEFAULT_SYMBOLS
+from financelake.status.streams import stream_status
 
 log = logging.getLogger("bench")
 
@@ -39,41 +33,35 @@ MARKET_SPEEDUP = 25.0  # market seconds per wall second, as in the demo
 HISTORY_BARS = 2_000
 
 
-@dataclass(frozen=True)
-class Load:
-    rate: float  # ticks per second
-    window_s: float
-    warmup_s: float
-    history_ticks: int
-    train_interval_s: float | None = None  # None: --no-train
-
-    @property
-    def name(self) -> str:
-        return f"latency-{self.rate:.0f}" + ("-train" if self.train_interval_s else "")
-
-
-def continuous_run(ws: Workspace, load: Load) -> Figures:
-    """One continuous run: its figures, plus `series` (Silver latency by second) and `files`
-    (F) for the caller to file away."""
+def continuous_run(
+    ws: Workspace,
+    rate: float,
+    window_s: float,
+    warmup_s: float,
+    history_ticks: int,
+    train_interval_s: float | None = None,
+) -> Figures:
+    """One continuous run at `rate` ticks/s (training every `train_interval_s`, None: none):
+    its figures, plus `series` (Silver latency by second) and `files` (F) for the caller."""
+    name = f"latency-{rate:.0f}" + ("-train" if train_interval_s else "")
     # The market runs faster than the clock: its ticks are "future" to ingest by design.
-    config = ws.new_topic(f"{load.name}-{ws.stamp}", ws.path(load.name), max_future="3650 days")
+    config = ws.new_topic(f"{name}-{ws.stamp}", ws.path(name), max_future="3650 days")
     live_start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    history = _produce_history(config, load.history_ticks, live_start)
-    train = ["--no-train"] if load.train_interval_s is None else [
-        "--train-interval", str(load.train_interval_s)
+    history = _produce_history(config, history_ticks, live_start)
+    train = ["--no-train"] if train_interval_s is None else [
+        "--train-interval", str(train_interval_s)
     ]  # fmt: skip
-    service = ws.spawn(financelake("run", *train), load.name, config)
+    service = ws.spawn(financelake("run", *train), name, config)
     try:
         ready_s = wait_for(
             lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
             600, "service start", service,
         )  # fmt: skip
         wait_for(lambda: caught_up(config, history), 600, "history drain", service)
-        count = round(load.rate * load.window_s)
         report, _ = ws.run_worker(
-            f"{load.name}-producer", config, "produce", "--count", str(count),
-            "--rate", str(load.rate), "--start", live_start.isoformat(),
-            "--tick-interval", str(MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / load.rate),
+            f"{name}-producer", config, "produce", "--count", str(round(rate * window_s)),
+            "--rate", str(rate), "--start", live_start.isoformat(),
+            "--tick-interval", str(MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / rate),
         )  # fmt: skip
         if not report["ok"]:
             raise RuntimeError(f"the paced producer failed: {report}")
@@ -81,7 +69,7 @@ def continuous_run(ws: Workspace, load: Load) -> Figures:
     finally:
         # Twice the service's own shutdown budget, then SIGKILL: recorded, not hidden.
         stop_s = ws.stop(service, timeout_s=60)
-    figures, series = analyse(config, live_start, load.warmup_s)
+    figures, series = analyse(config, live_start, warmup_s)
     figures |= {
         "service_ready_s": ready_s,
         "producer_ticks_per_s": report["ticks_per_s"],
@@ -90,7 +78,7 @@ def continuous_run(ws: Workspace, load: Load) -> Figures:
         "series": series,
         "files": files_by_table(config, STREAMED_TABLES),
     }
-    ws.drop(ws.path(load.name))
+    ws.drop(ws.path(name))
     return figures
 
 
@@ -108,16 +96,13 @@ def _produce_history(config: Settings, ticks: int, live_start: datetime) -> int:
 
 
 def caught_up(config: Settings, ticks: int) -> bool:
-    """Silver + Quarantine hold `ticks` rows and Gold has read every Silver version that added
-    data (the lag `financelake status` reports, from Gold's progress file and Silver's log)."""
-    silver = table_summary(config.table_path("silver"))
-    if silver.rows + table_summary(config.table_path("quarantine")).rows < ticks:
+    """Silver + Quarantine hold `ticks` rows and Gold lags Silver by no data version (the lag
+    `financelake status` reports; Gold reads Silver, so Kafka is not asked)."""
+    tables = table_summaries(config, ("silver", "quarantine"))
+    if tables["silver"].rows + tables["quarantine"].rows < ticks:
         return False
-    progress = read_progress(config.lake_root, GOLD_QUERY)
-    unread = None if progress is None else delta_first_unread(progress.end_offset)
-    if unread is None or silver.version is None:
-        return False
-    return data_versions(config.table_path("silver"), unread, silver.version) == 0
+    unasked = TopicOffsets(config.topic, error="not asked")
+    return stream_status(config, GOLD_QUERY, unasked, tables, datetime.now(UTC)).lag == 0
 
 
 # Analysis ---------------------------------------------------------------------------------
@@ -186,9 +171,10 @@ def analyse(
     if silver.empty:
         raise RuntimeError("no live tick reached Silver")
     first_ms = int(silver["kafka_ms"].min())
-    measured = silver[silver["kafka_ms"] >= first_ms + warmup_s * 1000]
+    measured_from_ms = first_ms + warmup_s * 1000
+    measured = silver[silver["kafka_ms"] >= measured_from_ms]
     figures = percentiles(
-        "bronze", bronze[bronze["kafka_ms"] >= first_ms + warmup_s * 1000]["latency_ms"].to_numpy()
+        "bronze", bronze[bronze["kafka_ms"] >= measured_from_ms]["latency_ms"].to_numpy()
     ) | percentiles("silver", measured["latency_ms"].to_numpy())
 
     gold = _committed(config, "gold", ["symbol", "window_start", "window_end"])
@@ -196,7 +182,7 @@ def analyse(
         window_end=("window_end", "first"), committed_ms=("committed_ms", "min")
     )
     lag = closed_bar_lag_ms(gold, silver, config.watermark_seconds)
-    lag = lag[lag["closing_ms"] >= first_ms + warmup_s * 1000]
+    lag = lag[lag["closing_ms"] >= measured_from_ms]
     figures |= percentiles("gold_closed_lag", lag["lag_ms"].to_numpy(dtype=float))
 
     if table_summary(config.table_path("gold_ml")).exists:

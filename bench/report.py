@@ -1,5 +1,6 @@
 """The bench's outputs: one JSON file (every figure under its stable key), one markdown table
-(each figure beside its target) and one chart page, all from the same results dictionary.
+(each figure beside its target) and one chart page, all from the same results dictionary, whose
+`meta` says what machine the figures come from and how to read them.
 
 Results are `{"meta": ..., "figures": {key: value}, "errors": {benchmark: message},
 "series": {name: [points]}}`; the keys are listed in the README.
@@ -8,15 +9,66 @@ Results are `{"meta": ..., "figures": {key: value}, "errors": {benchmark: messag
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench.machine import caveats
-from bench.targets import TARGETS, distance
+import psutil
 
+from bench.targets import TARGETS, distance
+from financelake.config import REPO_ROOT, Settings
+
+_PACKAGES = ("pyspark", "delta-spark", "deltalake", "confluent-kafka", "pyarrow", "pandas")
 # Latency figures shown in the chart: `l.<rate>.<layer>_p<q>_s`.
 _LATENCY = re.compile(r"^l\.(\d+)\.(bronze|silver|gold_closed_lag)_(p50|p95|p99)_s$")
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, load, the versions of everything measured and the git commit."""
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    git = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    return {
+        "cores": psutil.cpu_count(logical=True),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "versions": {name: installed(name) for name in _PACKAGES},
+        "kafka_jars": sorted(p.name for p in (Settings().jars_dir / "kafka").glob("kafka_*.jar")),
+        "git_commit": git.stdout.strip(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def caveats(meta: dict[str, Any]) -> list[str]:
+    """What a reader must know before comparing these figures with the targets."""
+    notes = []
+    if meta.get("mode") == "quick":
+        notes.append(
+            "quick mode: small topics and short windows, where fixed costs (JVM, query and table "
+            "start-up) dominate; not comparable with the targets"
+        )
+    cores = meta["machine"]["cores"]
+    loads = [*meta["machine"]["load_average"], *meta.get("load_average_end", [])]
+    if max(loads, default=0) > cores:
+        notes.append(
+            f"load average up to {max(loads):.1f} on {cores} cores: other work shared the "
+            "machine, so the figures measure the contention too"
+        )
+    if meta.get("interrupted"):
+        notes.append("interrupted: only the benchmarks that finished are reported")
+    return notes
 
 
 def value_text(value: Any) -> str:
@@ -45,14 +97,13 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_json(results: dict[str, Any], folder: Path) -> Path:
-    """`<stamp>.json` and `latest.json`; the path of the first."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=2, default=str)
-    path = folder / f"{results['meta']['stamp']}.json"
-    path.write_text(text)
-    (folder / "latest.json").write_text(text)
-    return path
+def save_json(payload: Any, *paths: Path) -> Path:
+    """`payload` as indented JSON at each of `paths` (folders created); the first path."""
+    text = json.dumps(payload, indent=2, default=str)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return paths[0]
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:

@@ -12,18 +12,15 @@ import argparse
 import dataclasses
 import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import latency, report, throughput
-from bench.harness import RESULTS_DIR, Workspace
-from bench.machine import machine
+from bench.harness import RESULTS_DIR, Workspace, new_stamp, setup_process
 from bench.memory import demo_memory
 
 log = logging.getLogger("bench")
@@ -171,23 +168,23 @@ class Bench:
             | ({1000.0} if self.wants("T", "F") else set())
         )
         for rate in rates:
-            load = self.load(rate)
-            run = self.measure("L", f"L at {rate:,.0f}/s", latency.continuous_run, self.ws, load)
-            self.keep(f"l.{rate:.0f}", run)
+            self.keep(f"l.{rate:.0f}", self.continuous("L", f"L at {rate:,.0f}/s", rate))
 
-    def load(self, rate: float, train_interval_s: float | None = None) -> latency.Load:
-        sizes = self.sizes
-        return latency.Load(
-            rate, sizes.window_s, sizes.warmup_s, sizes.history_ticks, train_interval_s
-        )
+    def continuous(
+        self, bench: str, label: str, rate: float, train_interval_s: float | None = None
+    ) -> Any:
+        """`latency.continuous_run` at `rate` with this run's windows, as `measure` does it."""
+        s = self.sizes
+        return self.measure(
+            bench, label, latency.continuous_run, self.ws, rate,
+            s.window_s, s.warmup_s, s.history_ticks, train_interval_s,
+        )  # fmt: skip
 
     def cycles(self) -> dict[str, Any]:
         """One cycle per size of `training_bars`, in one warm session after a warm-up cycle."""
         sizes = (WARM_UP_BARS, *self.sizes.training_bars)
         config = self.ws.settings("unused", self.ws.path("training"))
-        done, _ = self.ws.run_worker(
-            "training", config, "train", "--sizes", ",".join(map(str, sizes))
-        )
+        done, _ = self.ws.run_worker("training", config, "train", ",".join(map(str, sizes)))
         return {
             f"cycle_{size}_{key}": cycle[key]
             for size, cycle in zip(sizes[1:], done["cycles"][1:], strict=True)
@@ -196,8 +193,7 @@ class Bench:
 
     def training(self) -> None:
         self.keep("t", self.measure("T", "T training cycles", self.cycles))
-        load = self.load(1000.0, self.sizes.train_interval_s)
-        run = self.measure("T", "T latency while training", latency.continuous_run, self.ws, load)
+        run = self.continuous("T", "T latency while training", 1000.0, self.sizes.train_interval_s)
         if run:
             keys = ("training_cycles", "silver_during_cycles_p95_s", "silver_outside_cycles_p95_s")
             self.figures |= {f"t.{k}": run.get(k) for k in keys}
@@ -214,10 +210,6 @@ class Bench:
         ):
             if f.get(p_key) and f.get(floor_key):
                 f[name] = f[p_key] / f[floor_key]
-
-
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,16 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, scaling=(*sizes.scaling, sizes.ticks * 5))
     if args.window:
         sizes = dataclasses.replace(sizes, window_s=args.window)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    log.setLevel(logging.INFO)
-    # SIGTERM (and SIGINT, even where a non-interactive shell ignored it) end the run like
-    # Ctrl+C: what was started is stopped, what was measured is written.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _interrupt)
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    setup_process()
+    stamp = new_stamp()
     mode = "quick" if args.quick else "full" if args.full else "default"
     meta: dict[str, Any] = {
         "stamp": stamp,
@@ -267,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "only": sorted(only),
         "sizes": dataclasses.asdict(sizes),
         "argv": sys.argv[1:] if argv is None else argv,
-        "machine": machine(),
+        "machine": report.machine(),
     }
     ws = Workspace.create(stamp, keep=args.keep)
     bench = Bench(ws, sizes, only, [float(x) for x in args.loads.split(",")])
@@ -282,14 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         ws.close()
     bench.ratios()  # also of an interrupted run's figures
     meta["duration_s"] = round(time.monotonic() - started)
-    meta["load_average_end"] = machine()["load_average"]
+    meta["load_average_end"] = report.machine()["load_average"]
     results = {
         "meta": meta,
         "figures": bench.figures,
         "errors": bench.errors,
         "series": bench.series,
     }
-    path = report.write_json(results, RESULTS_DIR)
+    path = report.save_json(results, RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json")
     report.write_chart(results, RESULTS_DIR / "latest.html")
     print(f"\nFinanceLake bench, {mode} mode, {meta['duration_s']} s\n")
     print(report.markdown(results))

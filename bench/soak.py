@@ -4,20 +4,16 @@ show that storage, the Delta log, model folders, memory and ingest time level of
     python -m bench.soak [--minutes 30] [--rate 2000] [--sample-s 30] [--retention "10 minutes"]
 
 Every `--sample-s` it records, per table, live data files and bytes and `_delta_log` files and
-bytes; model folders; resident memory by role (broker, Spark JVM, Python: service and
-producer); and the p95 of the ingest stream's batch durations over the sample. With retention of
-a few minutes, half an hour reaches the steady state a week at the defaults would: maintenance
-(every `--maintenance-s`) compacts, vacuums and expires as the service would.
-
-Writes bench/results/soak-<stamp>.json and .html (a chart of every series over time), and prints
-whether each series levelled off: its mean over the last third of the run against the second
-third. A series that keeps growing linearly grows by about 40% between those thirds.
+bytes; model folders; resident memory by role; and the p95 of the ingest batch durations over
+the sample. Maintenance runs every `--maintenance-s`, so with a few minutes of retention half an
+hour reaches the steady state a week at the defaults would. Writes bench/results/soak-<stamp>.json
+and .html, and prints whether each series levelled off: its mean over the last third of the run
+against the second third (a series growing linearly grows by about 40% between them).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import time
@@ -26,12 +22,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS_DIR, Workspace, financelake, wait_for
+from bench.harness import RESULTS_DIR, Workspace, financelake, new_stamp, setup_process, wait_for
 from bench.memory import RssSampler
+from bench.report import save_json
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
-from financelake.lake.read import table_summary
+from financelake.lake.read import table_summaries, table_summary
 
 log = logging.getLogger("bench.soak")
 MB = 1024 * 1024
@@ -44,8 +41,7 @@ def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
     `<table>.live_files`, `.live_mb`, `.log_files`, `.log_mb`; `model_folders`;
     `ingest_p95_s` (of the ingest batches since `since`)."""
     sample: dict[str, float] = {}
-    for name in TABLES:
-        summary = table_summary(config.table_path(name))
+    for name, summary in table_summaries(config, TABLES).items():
         if not summary.exists:
             continue
         log_files = list((Path(config.table_path(name)) / "_delta_log").iterdir())
@@ -108,7 +104,7 @@ def write_chart(samples: list[dict[str, float]], path: Path) -> None:
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = new_stamp()
     ws = Workspace.create(f"soak-{stamp}", keep=args.keep)
     samples: list[dict[str, float]] = []
     try:
@@ -166,8 +162,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "all_levelled": all(v["levelled"] is not False for v in verdicts.values()),
         "samples": samples,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"soak-{stamp}.json").write_text(json.dumps(summary, indent=2))
+    save_json(summary, RESULTS_DIR / f"soak-{stamp}.json")
     write_chart(samples, RESULTS_DIR / f"soak-{stamp}.html")
     return summary
 
@@ -181,7 +176,7 @@ def main() -> None:
     parser.add_argument("--maintenance-s", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="keep the lake and broker data")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_process()
     summary = soak(args)
     for name, verdict in sorted(summary["levelled"].items()):
         state = {True: "levelled", False: "GROWING", None: "n/a"}[verdict["levelled"]]

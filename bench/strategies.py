@@ -24,7 +24,6 @@ simulated closes do not have.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -33,38 +32,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.report import save_json
 from financelake.config import Settings
 from financelake.market.simulator import simulate_bars
+from financelake.ml.features import MOMENTUM_BARS
 from financelake.training_nodes import trade, trade_signal, trader_hyper
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 DRIFT_PER_BAR = 5e-5
 TEST_FRACTION = 0.3
-MOMENTUM_BARS = 5
 
 
-def _drifted(drift: float) -> Callable[[int, int], pd.DataFrame]:
+def _market(model: str, drift: float = 0.0) -> Callable[[int, int], pd.DataFrame]:
+    """The simulator's `model`, its closes tilted by `drift` a bar."""
+
     def make(seed: int, bars: int) -> pd.DataFrame:
-        frame = simulate_bars(SYMBOLS, bars=bars, model="random-walk", seed=seed)
+        frame = simulate_bars(SYMBOLS, bars=bars, model=model, seed=seed)  # type: ignore[arg-type]
         steps = frame.groupby("symbol").cumcount().to_numpy()
         return frame.assign(close=frame["close"] * np.exp(drift * steps))
 
     return make
 
 
-def _model(name: str) -> Callable[[int, int], pd.DataFrame]:
-    def make(seed: int, bars: int) -> pd.DataFrame:
-        return simulate_bars(SYMBOLS, bars=bars, model=name, seed=seed)  # type: ignore[arg-type]
-
-    return make
-
-
 MARKETS: dict[str, Callable[[int, int], pd.DataFrame]] = {
-    "random walk": _model("random-walk"),
-    "uptrend": _drifted(DRIFT_PER_BAR),
-    "downtrend": _drifted(-DRIFT_PER_BAR),
-    "trend model": _model("trend"),
-    "mean-reverting": _model("mean-reverting"),
+    "random walk": _market("random-walk"),
+    "uptrend": _market("random-walk", DRIFT_PER_BAR),
+    "downtrend": _market("random-walk", -DRIFT_PER_BAR),
+    "trend model": _market("trend"),
+    "mean-reverting": _market("mean-reverting"),
 }
 
 
@@ -192,18 +187,18 @@ def render(lines: list[dict[str, Any]]) -> str:
     ]
     for line in lines:
         excess = line.get("excess_vs_exposure_matched")
-        flag = " (small sample)" if line.get("small_sample") else ""
-        out.append(
-            f"| {line['market']} | {line['strategy']}{flag} | {_pct(line['return'])} | "
-            + (f"{line['exposure']:.2f} | " if "exposure" in line else "- | ")
-            + (f"{_pct(excess)} | " if excess else "- | ")
-            + (
-                f"{line['runs_above_zero']} / {line['runs_below_zero']} of {line['runs']} | "
-                if excess
-                else "- | "
-            )
-            + (f"{line['trades']:.0f} |" if "trades" in line else "- |")
-        )
+        cells = [
+            line["market"],
+            line["strategy"] + (" (small sample)" if line.get("small_sample") else ""),
+            _pct(line["return"]),
+            f"{line['exposure']:.2f}" if "exposure" in line else "-",
+            _pct(excess) if excess else "-",
+            f"{line['runs_above_zero']} / {line['runs_below_zero']} of {line['runs']}"
+            if excess
+            else "-",
+            f"{line['trades']:.0f}" if "trades" in line else "-",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -221,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{market}: done", flush=True)
     table = render(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "seeds": args.seeds,
         "bars": args.bars,
@@ -229,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_fraction": TEST_FRACTION,
         "lines": lines,
     }
-    args.out.write_text(json.dumps(payload, indent=2))
+    save_json(payload, args.out)
     print(f"written to {args.out}")
     return 0
 

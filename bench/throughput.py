@@ -1,14 +1,14 @@
-"""Throughput over a pre-filled topic: B2 fills it, B1 reads it raw, B3 parses it in Spark, P
+"""Throughput over one pre-filled topic: B2 fills it, B1 reads it raw, B3 parses it in Spark, P
 drains it through every layer; S fits P's time against topic size; F counts P's files.
 
 All readers see the same topic (same ticks, same partitions), so their ratios compare the work
-done per tick and nothing else. B3 and P are reported twice: the whole command (`drain_*`, child
-start to exit) and the steady state (`steady_*`, first micro-batch start to last batch end, from
-the progress files); `startup_s` is the difference.
+done per tick and nothing else. B3 and P are reported as the whole command (`drain_*`) and the
+steady state (`steady_*`, from the progress files); see the README, *Where each figure comes from*.
 """
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import time
 import uuid
@@ -26,7 +26,7 @@ from financelake.config import Settings
 from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
 from financelake.lake.progress import read_history
-from financelake.lake.read import table_summary
+from financelake.lake.read import table_summaries, table_summary
 from financelake.market.simulator import DEFAULT_SYMBOLS
 
 Figures = dict[str, Any]
@@ -93,13 +93,11 @@ def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
     ws.log_file("consumer-perf").write_text(done.stdout + done.stderr)
     lines = [line for line in done.stdout.splitlines() if "," in line]
-    header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
-    if done.returncode != 0 or header is None or header + 1 >= len(lines):
+    header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), len(lines))
+    rows = list(csv.DictReader(lines[header:], skipinitialspace=True))
+    if done.returncode != 0 or not rows:
         raise RuntimeError(f"ConsumerPerformance exited {done.returncode}: {done.stderr[-800:]}")
-    names, values = (
-        [cell.strip() for cell in line.split(",")] for line in lines[header : header + 2]
-    )
-    row = dict(zip(names, values, strict=True))
+    row = {name.strip(): value.strip() for name, value in rows[0].items()}
     return {
         "kafka_tool_ticks_per_s": float(row["fetch.nMsg.sec"]),  # the group join excluded
         "kafka_tool_group_join_s": float(row["rebalance.time.ms"]) / 1000,
@@ -156,15 +154,10 @@ def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> F
     root = ws.path(f"drain-{ticks}")
     config = ws.settings(topic, root)
     with RssSampler(ws.broker_pid) as sampler:
-        started = time.perf_counter()
-        child = ws.spawn(financelake("run", "--available-now"), f"drain-{ticks}", config)
-        sampler.watch(child.pid)
-        code = child.wait()
-        wall = time.perf_counter() - started
-    if code != 0:
-        raise RuntimeError(f"run --available-now exited {code}; {ws.tail(f'drain-{ticks}')}")
+        argv = financelake("run", "--available-now")
+        wall = ws.run(argv, f"drain-{ticks}", config, watch=sampler.watch)
     figures = _two_rates(ticks, wall, config.lake_root, STREAM_QUERIES)
-    rows = {t: table_summary(config.table_path(t)).rows for t in ("silver", "quarantine", "gold")}
+    rows = {t: s.rows for t, s in table_summaries(config, ("silver", "quarantine", "gold")).items()}
     figures |= {f"{name}_rows": count for name, count in rows.items()}
     if rows["silver"] + rows["quarantine"] != ticks:
         raise RuntimeError(f"silver + quarantine hold {rows['silver'] + rows['quarantine']:,} rows")

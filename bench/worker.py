@@ -1,13 +1,12 @@
-"""Jobs the bench runs in a child process (a JVM of their own, like the CLI's).
+"""Jobs the bench runs in a child process (a JVM of their own, like the CLI's), settings from
+FINANCELAKE_* variables:
 
-`python -m bench.worker --out F floor`: B3, the ingest stream's Kafka source -> from_json ->
-noop sink, availableNow; its progress goes to the lake's progress files, as the service's does.
-`python -m bench.worker --out F train --sizes 1000,10000`: T, synthetic Gold then one cycle each.
-`python -m bench.worker --out F produce --count N --rate R [--tick-interval S] [--start ISO]`:
-B2 and the paced producers, `financelake produce`'s own function.
+- `floor` (B3): the ingest stream's Kafka source -> from_json -> noop, availableNow; its progress
+  goes to the lake's progress files;
+- `train a,b` (T): a synthetic Gold table of a bars, then b bars, one cycle each;
+- `produce OPTIONS` (B2 and the paced producers): `financelake produce OPTIONS`'s own code.
 
-Settings come from FINANCELAKE_* variables, as for the CLI. The figures are one JSON object in
-the file `--out` names: the bench never reads them from log text.
+The figures are one JSON object in the file `--out` names: the bench never reads log text.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from financelake.catalog import table
 from financelake.config import Settings
 from financelake.market.simulator import DEFAULT_SYMBOLS, simulate_bars
 from financelake.spark import build_spark
@@ -115,10 +113,10 @@ def training_cycles(sizes: list[int]) -> dict[str, Any]:
             settings = base.model_copy(update={"lake_root": f"{base.lake_root}/bars-{size}"})
             gold = DeltaSink.of(spark, settings, "gold")
             gold.setup()
-            schema = table("gold").schema
-            spark.createDataFrame(synthetic_gold(size, settings)).select(
-                *(F.col(f.name).cast(f.dataType) for f in schema.fields)
-            ).write.format("delta").mode("append").save(gold.path)
+            bars = spark.createDataFrame(synthetic_gold(size, settings)).select(
+                *(F.col(f.name).cast(f.dataType) for f in gold.schema.fields)
+            )
+            gold.append(bars, f"bench synthetic gold, {size} bars")
             started = time.perf_counter()
             result = run_training_cycle(spark, settings)
             cycles.append(
@@ -137,30 +135,20 @@ def training_cycles(sizes: list[int]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     parser.add_argument("--out", type=Path, required=True, help="where to write the figures")
-    jobs = parser.add_subparsers(dest="job", required=True)
-    jobs.add_parser("floor")
-    jobs.add_parser("train").add_argument("--sizes", required=True, help="bar counts, a,b")
-    feed = jobs.add_parser("produce")
-    feed.add_argument("--count", type=int, required=True)
-    feed.add_argument("--rate", type=float, default=0.0)
-    feed.add_argument("--tick-interval", type=float, default=1.0)
-    feed.add_argument("--start", type=datetime.fromisoformat)
+    parser.add_argument("job", choices=("floor", "train", "produce"))
+    parser.add_argument(
+        "options", nargs=argparse.REMAINDER, help="train: bar counts a,b; produce: its options"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.job == "floor":
         result = spark_floor()
     elif args.job == "train":
-        result = training_cycles([int(s) for s in args.sizes.split(",")])
+        result = training_cycles([int(s) for s in args.options[0].split(",")])
     else:
-        from financelake.market.publisher import produce
+        from financelake.cli import parse_only, produce_report
 
-        report = produce(
-            Settings(),
-            count=args.count,
-            rate=args.rate,
-            tick_interval_s=args.tick_interval,
-            start=args.start,
-        )
+        report = produce_report(*parse_only(["produce", *args.options]))
         result = {**dataclasses.asdict(report), "ticks_per_s": report.rate, "ok": report.ok}
     args.out.write_text(json.dumps(result, default=str))
     return 0

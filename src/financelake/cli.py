@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,6 +19,9 @@ from financelake.config import CONFIG_ENV, Settings, setting_origins
 from financelake.errors import FinanceLakeError, SetupError
 from financelake.flags import add_log_flags, add_setting_flags, setting_flags
 from financelake.logs import configure_logging
+
+if TYPE_CHECKING:
+    from financelake.market.publisher import PublishReport
 
 log = logging.getLogger("financelake")
 
@@ -260,12 +263,20 @@ def _kafka(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    report = produce_report(args, settings)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def produce_report(args: argparse.Namespace, settings: Settings) -> PublishReport:
+    """What `financelake produce` does with parsed `args`, its report returned, not printed
+    (the bench reads it as JSON)."""
     from datetime import datetime
 
     from financelake.config import interval_seconds
     from financelake.market.publisher import produce
 
-    report = produce(
+    return produce(
         settings,
         symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
         count=(0 if args.replay else 1000) if args.count is None else args.count,
@@ -278,8 +289,6 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         symbol=args.symbol,
         bar_seconds=interval_seconds(args.bar_interval) if args.bar_interval else None,
     )
-    print(report)
-    return 0 if report.ok else 1
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -110,6 +110,9 @@ GOLD = StructType(
 GOLD_LIVE = GOLD
 """The bars still open (one or two per symbol), Gold's columns; replaced per symbol each batch."""
 
+BAR_PRICES = ("symbol", "window_start", "window_end", "open", "high", "low", "close")
+"""A Gold bar's key and its prices: the columns every reader of bars starts from."""
+
 # The training cycle's result tables (written by training.py).
 GOLD_ML = StructType(
     [

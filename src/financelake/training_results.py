@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,25 +25,17 @@ from financelake.streams.sinks import DeltaSink
 from financelake.training_nodes import CLASSIFIER, FAILED, Q_LEARNING, Classified, Traded
 
 
+@dataclass(eq=False)  # a sink is itself, not equal to another with the same fields
 class ResultsSink:
     """Writes one run's results; each `write_*` is a single append commit to its table."""
 
-    def __init__(
-        self,
-        spark: SparkSession,
-        settings: Settings,
-        run_id: str,
-        trained_at: datetime,
-        version: int,
-        mlflow_run_id: str | None = None,
-    ) -> None:
-        self.spark = spark
-        self.settings = settings
-        self.run_id = run_id
-        self.trained_at = trained_at
-        self.version = version
-        self.mlflow_run_id = mlflow_run_id
-        self.wrote_classifier = False
+    spark: SparkSession
+    settings: Settings
+    run_id: str
+    trained_at: datetime
+    version: int
+    mlflow_run_id: str | None = None
+    wrote_classifier: bool = field(default=False, init=False)
 
     def _append(self, table: str, rows: DataFrame) -> None:
         """Append one run's rows in one commit, creating the table on first use."""

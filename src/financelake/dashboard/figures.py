@@ -167,23 +167,19 @@ def rates_figure(rates: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for query, part in rates.groupby("query", sort=True):
         mode = "lines" if len(part) > 30 else "lines+markers"  # a lone batch is still seen
-        figure.add_trace(
-            go.Scatter(
-                x=part["timestamp"],
-                y=part["inputRowsPerSecond"],
-                mode=mode,
-                name=f"{query} input rows/s",
+        for column, what, line in (
+            ("inputRowsPerSecond", "input", None),
+            ("processedRowsPerSecond", "processed", {"dash": "dot"}),
+        ):
+            figure.add_trace(
+                go.Scatter(
+                    x=part["timestamp"],
+                    y=part[column],
+                    mode=mode,
+                    name=f"{query} {what} rows/s",
+                    line=line,
+                )
             )
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=part["timestamp"],
-                y=part["processedRowsPerSecond"],
-                mode=mode,
-                name=f"{query} processed rows/s",
-                line={"dash": "dot"},
-            )
-        )
     figure.update_yaxes(title_text="rows/s", rangemode="tozero")
     return _layout(figure, "Stream rates")
 

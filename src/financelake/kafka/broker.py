@@ -149,7 +149,7 @@ class EmbeddedBroker:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop gracefully: SIGTERM, SIGKILL after the timeout. False if it was not running."""
-        pid = self._pid()
+        pid = self.pid()
         if pid is None or not _alive(pid):
             self._pid_path.unlink(missing_ok=True)
             return False
@@ -164,7 +164,7 @@ class EmbeddedBroker:
 
     def is_running(self) -> bool:
         """The broker's process is alive and it answers a metadata request."""
-        pid = self._pid()
+        pid = self.pid()
         return pid is not None and _alive(pid) and self._answers_metadata(timeout_s=3.0)
 
     def client_config(self) -> dict[str, str]:
@@ -281,7 +281,8 @@ class EmbeddedBroker:
             return False
         return True
 
-    def _pid(self) -> int | None:
+    def pid(self) -> int | None:
+        """The broker JVM's pid as its data dir records it, or None."""
         try:
             return int(self._pid_path.read_text().strip())
         except (FileNotFoundError, ValueError):

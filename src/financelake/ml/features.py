@@ -20,6 +20,7 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
+from financelake.schemas import BAR_PRICES
 from financelake.transforms.gold import closed_bars
 
 TRAILING_BARS = 20
@@ -145,18 +146,7 @@ def unlabelled() -> Callable[[DataFrame], DataFrame]:
     return _unlabelled
 
 
-GOLD_INPUTS = (
-    "symbol",
-    "window_start",
-    "window_end",
-    "open",
-    "high",
-    "low",
-    "close",
-    "avg_price",
-    "price_volatility",
-    "total_volume",
-)
+GOLD_INPUTS = (*BAR_PRICES, "avg_price", "price_volatility", "total_volume")
 """The Gold columns the features and the label are made of."""
 
 

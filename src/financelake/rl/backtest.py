@@ -258,50 +258,15 @@ def backtest_all(
     return metrics, equity
 
 
-def backtest_symbol(
-    bars: pd.DataFrame,
-    *,
-    initial_capital: float = 10_000.0,
-    position_size: float = 0.1,
-    fee_rate: float = 0.001,
-    allow_short: bool = False,
-    agent: QLearningAgent | str | Path | None = None,
-    alpha: float = 0.1,
-    gamma: float = 0.95,
-    epsilon: float = 0.1,
-    epsilon_decay: float = 0.995,
-    episodes: int = 5,
-    seed: int = 7,
-    test_fraction: float = 0.2,
-    bar_seconds: float = 60.0,
-    min_bars: int = 30,
-    calendar: Calendar = Calendar.ALWAYS_OPEN,
-) -> tuple[dict[str, Any], pd.DataFrame]:
+def backtest_symbol(bars: pd.DataFrame, **options: Any) -> tuple[dict[str, Any], pd.DataFrame]:
     """Backtest one symbol: learn on its earlier bars, evaluate greedily on the later ones.
 
-    Arguments as in `backtest_all`. Returns (metrics, equity curve with columns window_start,
-    action (-1/0/1: what was actually traded at that bar), shares and cash after the bar's fill,
-    equity = cash + shares x close); the curve's last equity is `final_portfolio_value`.
-    Raises ValueError when the bars are too few to split and evaluate.
+    `options` are `backtest_all`'s keywords. Returns (metrics, equity curve with columns
+    window_start, action (-1/0/1: what was actually traded at that bar), shares and cash after the
+    bar's fill, equity = cash + shares x close); the curve's last equity is
+    `final_portfolio_value`. Raises ValueError when the bars are too few to split and evaluate.
     """
-    metrics, equity = backtest_all(
-        {"": bars},
-        initial_capital=initial_capital,
-        position_size=position_size,
-        fee_rate=fee_rate,
-        allow_short=allow_short,
-        agent=agent,
-        alpha=alpha,
-        gamma=gamma,
-        epsilon=epsilon,
-        epsilon_decay=epsilon_decay,
-        episodes=episodes,
-        seed=seed,
-        test_fraction=test_fraction,
-        bar_seconds=bar_seconds,
-        min_bars=min_bars,
-        calendar=calendar,
-    )
+    metrics, equity = backtest_all({"": bars}, **options)
     row = {str(key): value for key, value in metrics.to_dict("records")[0].items()}
     if row.pop("status") != "ok":
         raise ValueError(f"cannot backtest these bars: {row['reason']}")

@@ -14,7 +14,7 @@ sort by time), so it sees exactly the table that run saw, and it never touches t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from financelake.rl.agent import QLearningAgent
@@ -35,13 +35,7 @@ class Hyper:
     seed: int
 
     def fresh(self) -> QLearningAgent:
-        return QLearningAgent(
-            alpha=self.alpha,
-            gamma=self.gamma,
-            epsilon=self.epsilon,
-            epsilon_decay=self.epsilon_decay,
-            seed=self.seed,
-        )
+        return QLearningAgent(**asdict(self))
 
     def load(self, path: Path) -> QLearningAgent | None:
         """The table at `path` with these learning rates, or None (missing, or a foreign format)."""

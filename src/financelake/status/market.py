@@ -10,19 +10,9 @@ from typing import Any
 from financelake.config import Settings
 from financelake.lake.read import event_clocks, read_table
 from financelake.lake.values import json_ready
+from financelake.schemas import BAR_PRICES
 
-LIVE_COLUMNS = (
-    "symbol",
-    "window_start",
-    "window_end",
-    "open",
-    "high",
-    "low",
-    "close",
-    "total_volume",
-    "tick_count",
-    "last_tick_at",
-)
+LIVE_COLUMNS = (*BAR_PRICES, "total_volume", "tick_count", "last_tick_at")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ else against the newest offset Spark saw; Gold's lag is counted in Silver versio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -51,7 +51,7 @@ class Lag:
     lag_unit: LagUnit | None = None
     lag_source: LagSource | None = None
     lag_note: str | None = None
-    by_partition: dict[int, int] | None = None  # Kafka messages unread per partition
+    lag_by_partition: dict[int, int] | None = None  # Kafka messages unread per partition
 
 
 @dataclass(frozen=True)
@@ -118,14 +118,7 @@ def stream_status(
         age = round(max(0.0, (now - status.last_batch).total_seconds()), 1)
         status = replace(status, last_batch_age_s=age)
     lag = _lag(end_offset, latest_offset, kafka, tables, query, settings.table_path("silver"))
-    return replace(
-        status,
-        lag=lag.lag,
-        lag_unit=lag.lag_unit,
-        lag_source=lag.lag_source,
-        lag_note=lag.lag_note,
-        lag_by_partition=lag.by_partition,
-    )
+    return replace(status, **asdict(lag))
 
 
 def _stale(progress: StreamProgress, checkpoint: CheckpointState) -> bool:
