@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -184,6 +185,15 @@ def start_service(settings: Settings, log: Path, *, silver_rows: int) -> subproc
         service.wait()
         raise
     return service
+
+
+def answers_http(url: str, timeout_s: float = 5) -> bool:
+    """Whether `url` answers 200 now (False while nothing listens there yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
 
 
 def status_json(settings: Settings) -> dict[str, Any]:

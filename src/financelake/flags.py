@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import types
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -106,7 +107,7 @@ def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
+def _flag_type(info: FieldInfo) -> tuple[Callable[[str], Any], list[Any] | None]:
     """The argparse type and choices of a field: `X | None` is X; a Literal or an Enum is its
     choices; any other type is passed as text, for pydantic to parse like an env variable."""
     annotation = info.annotation
@@ -115,7 +116,7 @@ def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
     if get_origin(annotation) is Literal:
         choices = list(get_args(annotation))
         if all(isinstance(choice, str) and choice.isupper() for choice in choices):
-            return _Upper, choices  # --log-level debug, like FINANCELAKE_LOG_LEVEL=debug
+            return str.upper, choices  # --log-level debug, like FINANCELAKE_LOG_LEVEL=debug
         return type(choices[0]), choices
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         values = [member.value for member in annotation]
@@ -123,13 +124,6 @@ def _flag_type(info: FieldInfo) -> tuple[type[Any], list[Any] | None]:
     if annotation in (bool, int, float, str, Path, SecretStr):
         return annotation, None  # type: ignore[return-value]
     return str, None
-
-
-class _Upper(str):
-    """An argparse type: the text in upper case, so upper-case choices match any case."""
-
-    def __new__(cls, value: str) -> _Upper:
-        return super().__new__(cls, value.upper())
 
 
 def _default_text(info: FieldInfo) -> str:

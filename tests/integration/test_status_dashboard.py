@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from support import load_healthcheck
+from support import answers_http, load_healthcheck
 
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.environment import settings_env
@@ -140,12 +138,8 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], deadline_s: float
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the dashboard exited with {process.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if answers_http(url, timeout_s=1):
+            return
         time.sleep(0.2)  # polling a port for readiness, with a deadline
     raise AssertionError(f"the dashboard did not answer at {url} within {deadline_s:.0f} s")
 

@@ -14,17 +14,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import support
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
-from financelake.config import REPO_ROOT
+from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.broker import free_port
 
 pytestmark = pytest.mark.wheel
@@ -151,12 +148,13 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
             env=env, cwd=work, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
+        lake = Settings(lake_root=str(demo_lake))
         support.wait_for(
-            lambda: _rows(demo_lake / "silver") > 0 and _rows(demo_lake / "gold_live") > 0,
+            lambda: min(support.table_rows(lake, name) for name in ("silver", "gold_live")) > 0,
             demo, log, timeout_s=RUN_TIMEOUT_S, what="the demo's Silver and live bars",
         )  # fmt: skip
         support.wait_for(
-            lambda: _answers(f"http://127.0.0.1:{dashboard_port}"),
+            lambda: support.answers_http(f"http://127.0.0.1:{dashboard_port}"),
             demo, log, timeout_s=120, what="the demo's dashboard",
         )  # fmt: skip
         samples = support.scrape(f"http://127.0.0.1:{metrics_port}/metrics")
@@ -173,18 +171,3 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
 def _not_source(folder: str, names: list[str]) -> set[str]:
     top = set(names) & NOT_SOURCE_TOP if Path(folder) == REPO_ROOT else set()
     return top | set(NOT_SOURCE_ANYWHERE(folder, names))
-
-
-def _rows(table: Path) -> int:
-    try:
-        return int(DeltaTable(str(table)).to_pyarrow_table().num_rows)
-    except TableNotFoundError:
-        return 0
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError):
-        return False
