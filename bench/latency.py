@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from bench import spark_jobs
 from bench.harness import Workspace, financelake, wait_for
 from bench.throughput import Figures, files_by_table
 from financelake.catalog import GOLD_QUERY, INGEST_QUERY, STREAMED_TABLES
@@ -25,6 +26,7 @@ from financelake.lake.progress import read_progress
 from financelake.lake.read import table_summaries, table_summary
 from financelake.market.publisher import produce
 from financelake.market.simulator import DEFAULT_SYMBOLS
+from financelake.service_state import read_state
 from financelake.status.streams import stream_status
 
 log = logging.getLogger("bench")
@@ -66,10 +68,13 @@ def continuous_run(
         if not report["ok"]:
             raise RuntimeError(f"the paced producer failed: {report}")
         wait_for(lambda: caught_up(config, history + report["sent"]), 600, "live drain", service)
+        state = read_state(config.lake_root)
+        jobs = spark_jobs.jobs_by_batch(state.spark_ui_url) if state and state.spark_ui_url else {}
     finally:
         # Twice the service's own shutdown budget, then SIGKILL: recorded, not hidden.
         stop_s = ws.stop(service, timeout_s=60)
     figures, series = analyse(config, live_start, warmup_s)
+    figures |= spark_jobs.per_batch_figures(jobs, spark_jobs.commits_by_batch(config))
     figures |= {
         "service_ready_s": ready_s,
         "producer_ticks_per_s": report["ticks_per_s"],

@@ -66,10 +66,11 @@ def delta_properties(auto_compact: bool, checkpoint_interval: int) -> dict[str, 
 def retention_properties(log_retention: str) -> dict[str, str]:
     """Delta table properties that bound the transaction log.
 
-    Log JSON older than `log_retention` is deleted whenever Delta writes a checkpoint (every 100
-    commits on the streamed tables), so at one commit a second a table keeps about one
-    `log_retention` of log files (86,400 a day) instead of Delta's default 30 days; time travel
-    (`train --as-of-version`) reaches as far back. Delta requires the tombstone retention not to
+    Log files older than `log_retention`, counted back from the midnight (UTC) before it, are
+    deleted whenever Delta writes a checkpoint (every 100 commits on the streamed tables), so at
+    one commit a second and the default of a day a table keeps one to two days of log files
+    (86,400-172,800) instead of Delta's default 30 days; time travel (`train --as-of-version`)
+    reaches at least `log_retention` back. Delta requires the tombstone retention not to
     exceed the log's, so both take `log_retention`; VACUUM's own retention is separate.
     """
     return {

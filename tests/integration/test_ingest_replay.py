@@ -57,17 +57,17 @@ def test_a_batch_cut_short_is_replayed_exactly_once(
     # The second batch starts 30 s of event time behind its own last tick: had the replay
     # counted the batch's own Silver rows, its first ticks would turn "late" or "duplicate".
     second = [tick("A", 21 + s) for s in range(0, 60, 3)] + [b"not json"]
-    IngestBatch(spark, settings, lake)(kafka_batch(spark, 0, first), 0)
+    IngestBatch(settings, lake)(kafka_batch(spark, 0, first), 0)
 
     crashing = replace(lake, **{crash_at: CrashingSink(**vars(getattr(lake, crash_at)))})
     with pytest.raises(RuntimeError, match="simulated crash"):
-        IngestBatch(spark, settings, crashing)(kafka_batch(spark, len(first), second), 1)
+        IngestBatch(settings, crashing)(kafka_batch(spark, len(first), second), 1)
     written_before_crash = len(read_table(settings, "silver")) - len(first)
     assert written_before_crash == (len(second) - 1 if crash_at == "bronze" else 0)
 
     # The restart replays batch 1 (same offsets), then goes on with batch 2: a producer retry
     # of batch 1's last tick, and one new tick.
-    restarted = IngestBatch(spark, settings, lake)
+    restarted = IngestBatch(settings, lake)
     restarted(kafka_batch(spark, len(first), second), 1)
     third = [tick("A", 21 + 57), tick("A", 200)]
     restarted(kafka_batch(spark, len(first) + len(second), third), 2)

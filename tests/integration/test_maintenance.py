@@ -3,6 +3,7 @@ old results and model folders, each run recorded; and a lost checkpoint refused.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,8 @@ from financelake.config import Settings
 from financelake.errors import CheckpointLostError
 from financelake.maintenance import partition_predictions, run_maintenance
 from financelake.pipeline import run_available_now
+from financelake.schemas import GOLD_LIVE
+from financelake.streams.sinks import DeltaSink
 
 
 def _files_on_disk(table: str) -> set[str]:
@@ -55,6 +58,44 @@ def test_maintenance_compacts_vacuums_and_records_each_table_without_changing_da
     config = DeltaTable(silver).metadata().configuration
     assert config["delta.logRetentionDuration"] == "interval 1 day"  # set when the run started
     assert config["delta.deletedFileRetentionDuration"] == "interval 1 day"
+
+
+def test_the_log_keeps_about_one_retention_of_commits(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """Delta deletes log files older than the lake's `log_retention` (1 day) when it writes a
+    checkpoint, but measures "older" from midnight UTC, so no run shorter than a day can show
+    the log levelling off (the soak's `_delta_log` series grows for its whole window). Here the
+    first ten commits are made three days old by their file times, as a week-long run makes
+    them; the sink's own properties then bound the log."""
+    sink = DeltaSink.of(spark, settings, "gold_live")
+    assert sink.setup()  # version 0, with the catalog's checkpoint interval (10)
+    bar = spark.createDataFrame(
+        [
+            (
+                "AAPL", datetime(2026, 1, 7, 14), datetime(2026, 1, 7, 14, 1),
+                1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 10, 1.0, 1, None,
+                datetime(2026, 1, 7, 14), date(2026, 1, 7),
+            )
+        ],
+        GOLD_LIVE,
+    )  # fmt: skip
+    log_dir = Path(sink.path) / "_delta_log"
+    for _ in range(9):  # versions 1-9
+        sink.append(bar, "test")
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    aged = sorted(log_dir.glob("0000000000000000000[0-9].*"))
+    for path in aged:
+        os.utime(path, (three_days_ago, three_days_ago))
+    for _ in range(3):  # versions 10-12: writing the checkpoint at 10 cleans up
+        sink.append(bar, "test")
+
+    left = {path.name for path in log_dir.glob("0*")}
+    assert {path.name for path in aged if path.suffix in (".json", ".crc")}.isdisjoint(left)
+    assert "00000000000000000010.checkpoint.parquet" in left  # the state the log restarts from
+    assert {f"000000000000000000{v}.json" for v in (10, 11, 12)} <= left  # recent ones stay
+    assert len(DeltaTable(sink.path).to_pandas()) == 12  # no row lost with the old log
+    assert spark.read.format("delta").load(sink.path).count() == 12
 
 
 def test_old_results_and_model_folders_expire_but_the_champion_stays(

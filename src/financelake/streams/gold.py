@@ -17,7 +17,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.catalog import GOLD_QUERY as QUERY
 from financelake.config import Settings
-from financelake.spark import GOLD_POOL, use_pool
+from financelake.spark import GOLD_POOL, prepare_batch
 from financelake.streams.bar_state import fold_into_bars
 from financelake.streams.sinks import Lake
 
@@ -34,7 +34,7 @@ class GoldBatch:
         self._lake = lake
 
     def __call__(self, bars: DataFrame, batch_id: int) -> None:
-        use_pool(self._spark, GOLD_POOL)
+        prepare_batch(bars, GOLD_POOL)
         # Written twice (closed, open): cached so the stateful fold runs once per batch.
         bars = bars.persist()
         try:
@@ -44,7 +44,9 @@ class GoldBatch:
                     bars.where(F.col("closed")).drop("closed"), self._app_id(), batch_id
                 )
             if counts.get(False):
-                self._lake.gold_live.replace_partitions(bars.where(~F.col("closed")).drop("closed"))
+                self._lake.gold_live.replace_partitions(
+                    bars.where(~F.col("closed")).drop("closed"), f"{QUERY} batch {batch_id}"
+                )
         finally:
             bars.unpersist()
 

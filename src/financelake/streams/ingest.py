@@ -26,7 +26,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from financelake.catalog import INGEST_QUERY as QUERY
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
-from financelake.spark import INGEST_POOL, use_pool
+from financelake.spark import INGEST_POOL, prepare_batch
 from financelake.streams.planner import Clocks, SymbolSpan, plan_batch
 from financelake.streams.sinks import Lake
 from financelake.transforms.bronze import parse_ticks, to_bronze, within_offsets
@@ -52,15 +52,14 @@ class IngestBatch:
     whose ticks could be repeats.
     """
 
-    def __init__(self, spark: SparkSession, settings: Settings, lake: Lake) -> None:
-        self._spark = spark
+    def __init__(self, settings: Settings, lake: Lake) -> None:
         self._settings = settings
         self._lake = lake
         self._lateness = timedelta(seconds=settings.watermark_seconds)
         self._clocks: Clocks | None = None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        use_pool(self._spark, INGEST_POOL)
+        prepare_batch(batch, INGEST_POOL)
         fields = self._settings.message_fields
         parsed = (
             batch.transform(parse_ticks(fields))
@@ -201,7 +200,7 @@ def start_ingest(spark: SparkSession, settings: Settings, available_now: bool) -
     writer = (
         kafka_source(spark, settings)
         .writeStream.queryName(QUERY)
-        .foreachBatch(IngestBatch(spark, settings, Lake.at(spark, settings)))
+        .foreachBatch(IngestBatch(settings, Lake.at(spark, settings)))
         .option("checkpointLocation", settings.checkpoint_path(QUERY))
     )
     if available_now:

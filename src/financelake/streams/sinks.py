@@ -85,12 +85,14 @@ class DeltaSink:
             .save(self.path)
         )
 
-    def replace_partitions(self, df: DataFrame) -> None:
-        """Overwrite only the partitions `df` has rows for (dynamic partition overwrite)."""
+    def replace_partitions(self, df: DataFrame, note: str) -> None:
+        """Overwrite only the partitions `df` has rows for (dynamic partition overwrite); `note`
+        as in `append`."""
         (
             df.write.format("delta")
             .mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
+            .option("userMetadata", note)
             .save(self.path)
         )
 
