@@ -48,9 +48,13 @@ def jobs_by_batch(ui_url: str) -> dict[tuple[str, int], int]:
             result: list[dict[str, object]] = json.load(reply)
             return result
 
-    app = get("")[0]["id"]
+    return tally_jobs(get(f"/{get('')[0]['id']}/jobs"))
+
+
+def tally_jobs(jobs: list[dict[str, object]]) -> dict[tuple[str, int], int]:
+    """Jobs per (query, batch) of the REST API's job records (other jobs are left out)."""
     labels = []
-    for job in get(f"/{app}/jobs"):
+    for job in jobs:
         match = _JOB_BATCH.match(str(job.get("description") or ""))
         if match:
             labels.append((match["query"], int(match["batch"])))
