@@ -1,24 +1,14 @@
 """The trader, the classifier's signal and every baseline, side by side, on five kinds of market.
 
-    python -m bench.strategies [--seeds 5] [--bars 6000] [--out bench/results/strategies.json]
+Markets: `simulate_bars` (four symbols per seed) as a driftless random walk, the same walk tilted
+up or down by 0.005% a bar, the `trend` model and the `mean-reverting` model. Strategies are run
+and judged by the training cycle's own code (`training_nodes.trade` and `trade_signal`, default
+Settings, 30% test part); each line is a mean over the (seed, symbol) runs with a 95% interval
+across runs, and how many runs' own excess intervals lie above / below zero.
 
-Markets (simulated with `financelake.market.simulator.simulate_bars`, 1-minute bars from 20 s
-ticks, four symbols per seed): a driftless random walk; the same walk with a steady up- or
-down-drift of +/-0.005% a bar (about +/-9% over the 1,800 test bars); the simulator's `trend`
-model (persistent drift regimes); its `mean-reverting` model.
-
-Strategies are judged by the training cycle's own code (`financelake.training_nodes.trade` and
-`trade_signal`, default Settings, 30% test part): per (seed, symbol) run the return, exposure and
-excess over exposure-matched buy-and-hold with its 95% block-bootstrap interval. The table shows,
-per market and strategy, the mean over runs with a 95% interval across runs (mean +/- 1.96 s.e.),
-and how many runs' own intervals lie above / below zero. Runs with fewer test bars than
-`min_test_bars` are flagged small-sample.
-
-The classifier here is a stand-in that needs no Spark: a logistic regression (numpy, Newton
-steps) on the two price features the pipeline also uses, `prev_return` and `momentum` (5 bars),
-fitted on the training part of every symbol, scored on the test part, traded long while
-P(up) > `signal_threshold`. The pipeline's classifier adds bar-shape and volume features that
-simulated closes do not have.
+The classifier is a stand-in needing no Spark: a logistic regression (numpy, Newton steps) on the
+pipeline's `prev_return` and `momentum`, fitted on the training part of every symbol and traded
+long while P(up) > `signal_threshold`; the pipeline's own adds bar-shape and volume features.
 """
 
 from __future__ import annotations
@@ -112,16 +102,13 @@ def classifier_scores(bars: pd.DataFrame) -> pd.DataFrame:
 
 def run_market(make: Callable[[int, int], pd.DataFrame], seeds: int, bars: int) -> pd.DataFrame:
     """Every (seed, symbol, strategy) row of one market."""
-    settings = Settings(test_fraction=TEST_FRACTION)
     rows = []
     for seed in range(seeds):
         frame = make(seed, bars)
-        run = settings.model_copy(update={"seed": seed})
+        run = Settings(test_fraction=TEST_FRACTION, seed=seed)
         agent = trader_hyper(run).fresh()
-        for traded in (
-            trade(frame, agent, run),
-            trade_signal(frame, classifier_scores(frame), run),
-        ):
+        scores = classifier_scores(frame)
+        for traded in (trade(frame, agent, run), trade_signal(frame, scores, run)):
             rows.append(traded.metrics.assign(seed=seed))
     return pd.concat(rows, ignore_index=True)
 
@@ -214,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_market(make, args.seeds, args.bars)
         lines.extend(summarise(market, rows, settings.min_test_bars))
         print(f"{market}: done", flush=True)
-    table = render(lines)
-    print(table)
+    print(render(lines))
     payload = {
         "seeds": args.seeds,
         "bars": args.bars,
