@@ -258,12 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.ratios()  # also of an interrupted run's figures
     meta["duration_s"] = round(time.monotonic() - started)
     meta["load_average_end"] = report.machine()["load_average"]
-    results = {
-        "meta": meta,
-        "figures": bench.figures,
-        "errors": bench.errors,
-        "series": bench.series,
-    }
+    results = dict(meta=meta, figures=bench.figures, errors=bench.errors, series=bench.series)
     path = report.save_json(results, RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json")
     report.write_chart(results, RESULTS_DIR / "latest.html")
     print(f"\nFinanceLake bench, {mode} mode, {meta['duration_s']} s\n")

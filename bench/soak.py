@@ -133,11 +133,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
                 last = datetime.now(UTC)
                 samples.append(sample)
-                log.info(
-                    "%5.1f min: %s",
-                    sample["at_s"] / 60,
-                    {k: round(v, 1) for k, v in sample.items()},
-                )
+                rounded = {k: round(v, 1) for k, v in sample.items()}
+                log.info("%5.1f min: %s", sample["at_s"] / 60, rounded)
     finally:
         ws.close()
     verdicts = levelled(samples)

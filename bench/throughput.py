@@ -46,13 +46,8 @@ def fill_topic(ws: Workspace, topic: str, ticks: int) -> Figures:
 
 def raw_consume(ws: Workspace, topic: str, ticks: int) -> Figures:
     """B1: drain the topic with a plain confluent-kafka consumer (values read, not decoded)."""
-    consumer = Consumer(
-        {
-            **confluent_config(ws.settings(topic)),
-            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-        }
-    )
+    group = {"group.id": f"bench-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+    consumer = Consumer(confluent_config(ws.settings(topic)) | group)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         started = time.perf_counter()
