@@ -53,12 +53,6 @@ MARKETS: dict[str, Callable[[int, int], pd.DataFrame]] = {
 }
 
 
-def _features(close: pd.Series) -> np.ndarray:
-    prev = close.pct_change().fillna(0.0)
-    momentum = (close / close.shift(MOMENTUM_BARS) - 1.0).fillna(0.0)
-    return np.column_stack([np.ones(len(close)), prev, momentum])
-
-
 def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 25, ridge: float = 1e-3) -> np.ndarray:
     """Logistic regression weights by Newton's method (a little ridge keeps it well posed)."""
     w = np.zeros(x.shape[1])
@@ -74,30 +68,21 @@ def classifier_scores(bars: pd.DataFrame) -> pd.DataFrame:
     """P(up) for every bar from the common time cutoff on (the stand-in classifier)."""
     times = np.unique(bars["window_start"])
     cutoff = times[len(times) - max(1, round(len(times) * TEST_FRACTION))]
-    xs, ys, parts = [], [], []
-    for _, frame in bars.groupby("symbol", sort=True):
-        close = frame["close"].reset_index(drop=True)
-        x = _features(close)
-        label = (close.shift(-1) > close).astype(float).to_numpy()
-        train = (frame["window_start"] < cutoff).to_numpy()
-        train[-1] = False  # the last bar has no next bar
-        xs.append(x[train])
-        ys.append(label[train])
-        parts.append((frame.loc[~train], x[~train]))
-    x_train, y_train = np.vstack(xs), np.concatenate(ys)
-    mean, std = x_train[:, 1:].mean(axis=0), x_train[:, 1:].std(axis=0) + 1e-12
-
-    def standard(x: np.ndarray) -> np.ndarray:
-        return np.column_stack([x[:, 0], (x[:, 1:] - mean) / std])
-
-    w = _logistic(standard(x_train), y_train)
-    scored = [
-        test[["symbol", "window_start"]].assign(
-            kind="test", probability_up=1.0 / (1.0 + np.exp(-standard(x) @ w))
-        )
-        for test, x in parts
-    ]
-    return pd.concat(scored, ignore_index=True)
+    bars = bars.sort_values("symbol", kind="stable")
+    close = bars.groupby("symbol")["close"]
+    prev = close.pct_change().fillna(0.0)
+    momentum = (bars["close"] / close.shift(MOMENTUM_BARS) - 1.0).fillna(0.0)
+    following = close.shift(-1)
+    up = (following > bars["close"]).to_numpy(dtype=float)
+    test = (bars["window_start"] >= cutoff).to_numpy()
+    train = ~test & following.notna().to_numpy()  # a bar without a next bar has no label
+    x = np.column_stack([prev, momentum])
+    x = (x - x[train].mean(axis=0)) / (x[train].std(axis=0) + 1e-12)
+    x = np.column_stack([np.ones(len(x)), x])
+    w = _logistic(x[train], up[train])
+    probability_up = 1.0 / (1.0 + np.exp(-x[test] @ w))
+    scored = bars.loc[test, ["symbol", "window_start"]].assign(kind="test")
+    return scored.assign(probability_up=probability_up).reset_index(drop=True)
 
 
 def run_market(make: Callable[[int, int], pd.DataFrame], seeds: int, bars: int) -> pd.DataFrame:
