@@ -1,8 +1,5 @@
-"""The bench's working space: its own broker, fresh topics and lakes, and child processes.
-
-Everything a benchmark starts is registered here and stopped on the way out (also on Ctrl+C or
-an exception): child processes by their own process group, the broker by its data directory.
-"""
+"""The bench's working space: its own broker, fresh topics and lakes, and child processes, all
+stopped on the way out (also on Ctrl+C or an exception)."""
 
 from __future__ import annotations
 
@@ -37,17 +34,13 @@ class Workspace:
     """One bench run: bench/results/.work/<stamp>/ (lakes, logs, broker data) and its broker."""
 
     stamp: str
-    root: Path
     keep: bool = False
     broker: EmbeddedBroker | None = None
     _children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    @classmethod
-    def create(cls, stamp: str, keep: bool = False) -> Workspace:
-        """The workspace of the run `stamp` (see `new_stamp`)."""
-        root = RESULTS_DIR / ".work" / stamp
-        root.mkdir(parents=True, exist_ok=True)
-        return cls(stamp=stamp, root=root, keep=keep)
+    @property
+    def root(self) -> Path:
+        return RESULTS_DIR / ".work" / self.stamp
 
     def start_broker(self) -> None:
         port = free_port()
@@ -93,14 +86,10 @@ class Workspace:
         """The pipeline's settings (FINANCELAKE_* respected) on this broker, topic and lake."""
         assert self.broker is not None, "start_broker() first"
         # No /metrics server: a service the user runs on its default port must not fail ours.
-        overrides: dict[str, Any] = {
-            "bootstrap_servers": self.broker.address,
-            "topic": topic,
-            "metrics_port": 0,
-        }
+        overrides: dict[str, Any] = {"bootstrap_servers": self.broker.address, "metrics_port": 0}
         if lake_root is not None:
             overrides["lake_root"] = str(lake_root)
-        return Settings(**overrides, **more)
+        return Settings(topic=topic, **overrides, **more)
 
     def new_topic(self, topic: str, lake_root: Path | None = None, **more: Any) -> Settings:
         """`settings(...)` of a topic created now with the pipeline's partition count."""
@@ -108,10 +97,9 @@ class Workspace:
         ensure_topic(config, topic, partitions=PARTITIONS)
         return config
 
-    # Child processes --------------------------------------------------------------------
     def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group, its output into logs/<name>.log; its
-        environment holds every setting of `config` and this broker's data folder."""
+        """Start a child in its own process group with `config` (and this broker's data folder)
+        in its environment, its output into logs/<name>.log."""
         own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
         with self.log_file(name).open("ab") as out:
             child = subprocess.Popen(
@@ -126,8 +114,8 @@ class Workspace:
         return child
 
     def stop(self, child: subprocess.Popen[bytes], timeout_s: float = 60.0) -> float:
-        """SIGTERM the child alone (like `kill <pid>`: signalling the group would also reach the
-        Spark JVM, which exits at once), SIGKILL its group after the timeout; seconds taken."""
+        """SIGTERM the child alone (signalling its group would reach the Spark JVM, which exits
+        at once), SIGKILL its group after the timeout; the seconds it took."""
         started = time.monotonic()
         if child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -136,12 +124,10 @@ class Workspace:
                 child.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 log.warning("pid %d ignored SIGTERM for %.0f s; killing it", child.pid, timeout_s)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
         # Whatever the child left in its group (a JVM whose parent died) goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
         if child in self._children:
             self._children.remove(child)
         return time.monotonic() - started
@@ -170,8 +156,7 @@ class Workspace:
         out.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "bench.worker", "--out", str(out), *args]
         wall = self.run(argv, name, config)
-        result: dict[str, Any] = json.loads(out.read_text())
-        return result, wall
+        return json.loads(out.read_text()), wall
 
     def tail(self, name: str, lines: int = 15) -> str:
         """The end of a child's log, for error messages."""
@@ -186,8 +171,8 @@ def new_stamp() -> str:
 
 
 def setup_process() -> None:
-    """Progress lines on stderr; SIGTERM (and SIGINT, even where a non-interactive shell
-    ignored it) end a run like Ctrl+C: what it started is stopped, what it measured is written."""
+    """Progress lines on stderr; SIGTERM and SIGINT (even where a non-interactive shell ignored
+    it) end a run like Ctrl+C: what it started is stopped, what it measured is written."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -210,17 +195,14 @@ def wait_for(
     timeout_s: float,
     what: str,
     child: subprocess.Popen[bytes] | None = None,
-    every_s: float = 0.5,
 ) -> float:
-    """Poll `condition` until true; seconds waited. Raises if the child exits or time runs out.
-
-    Polling is the point here: the bench watches another process's files, it coordinates
-    nothing of its own with the waits."""
+    """Poll `condition` every 0.5 s until true; seconds waited. Raises if the child exits or
+    time runs out. It watches another process's files: it coordinates nothing of its own."""
     started = time.monotonic()
     while not condition():
         if child is not None and child.poll() is not None:
             raise RuntimeError(f"{what}: the child exited with code {child.returncode}")
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"{what}: not done within {timeout_s:.0f} s")
-        time.sleep(every_s)
+        time.sleep(0.5)
     return time.monotonic() - started

@@ -1,10 +1,5 @@
-"""L (and T's second half): the continuous service under a paced producer, measured from the lake.
-
-A fresh topic and lake; history ticks drained first; `produce --rate R` for a window while
-`financelake run` keeps up; SIGTERM. Every figure comes afterwards from the tables' Delta commits
-(delta-rs), never from a clock the bench keeps: see the README, *L latency*. The market runs
-MARKET_SPEEDUP times faster than the wall clock, so a bar's closing moment is the produce time
-of its symbol's first tick at or past `window_end + watermark`.
+"""L (and T's second half): the continuous service under a paced producer, measured afterwards
+from the tables' Delta commits, never from a clock the bench keeps (bench/README.md, *L latency*).
 """
 
 from __future__ import annotations
@@ -33,6 +28,7 @@ log = logging.getLogger("bench")
 
 MARKET_SPEEDUP = 25.0  # market seconds per wall second, as in the demo
 HISTORY_BARS = 2_000
+QUANTILES = (50, 95, 99)
 
 
 def continuous_run(
@@ -102,7 +98,7 @@ def _produce_history(config: Settings, ticks: int, live_start: datetime) -> int:
 
 def caught_up(config: Settings, ticks: int) -> bool:
     """Silver + Quarantine hold `ticks` rows and Gold lags Silver by no data version (the lag
-    `financelake status` reports; Gold reads Silver, so Kafka is not asked)."""
+    `financelake status` reports; Kafka is not asked)."""
     tables = table_summaries(config, ("silver", "quarantine"))
     if tables["silver"].rows + tables["quarantine"].rows < ticks:
         return False
@@ -137,19 +133,17 @@ def percentiles(prefix: str, millis: np.ndarray) -> Figures:
     """`<prefix>_p50_s`, `_p95_s`, `_p99_s` and `_count` of latencies in milliseconds."""
     if len(millis) == 0:
         return {f"{prefix}_count": 0}
-    p50, p95, p99 = np.percentile(millis, [50, 95, 99]) / 1000
-    return {
-        f"{prefix}_p50_s": round(float(p50), 3),
-        f"{prefix}_p95_s": round(float(p95), 3),
-        f"{prefix}_p99_s": round(float(p99), 3),
-        f"{prefix}_count": len(millis),
+    seconds = np.percentile(millis, QUANTILES) / 1000
+    figures = {
+        f"{prefix}_p{q}_s": round(float(v), 3) for q, v in zip(QUANTILES, seconds, strict=True)
     }
+    return figures | {f"{prefix}_count": len(millis)}
 
 
 def closed_bar_lag_ms(bars: pd.DataFrame, ticks: pd.DataFrame, watermark_s: int) -> pd.DataFrame:
-    """Per bar of `bars` (symbol, window_end, committed_ms) that a tick of `ticks` (symbol,
-    event_us, kafka_ms) closed: `closing_ms` (produce time of the symbol's first tick at or past
-    window_end + watermark) and `lag_ms` (the Gold commit time minus it)."""
+    """Bars (symbol, window_end, committed_ms) that a tick (symbol, event_us, kafka_ms) closed,
+    with `closing_ms`, the produce time of the symbol's first tick at or past window_end +
+    watermark (the market runs ahead of the clock), and `lag_ms`, the commit time minus it."""
     parts = []
     for symbol, own in bars.groupby("symbol"):
         mine = ticks[ticks["symbol"] == symbol].sort_values("event_us")

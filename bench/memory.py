@@ -1,10 +1,6 @@
-"""M: resident memory of the broker, the Spark driver JVM and the product's Python processes.
-
-A background thread samples the watched process trees every 0.5 s with psutil. Each process
-counts in one role: `broker` (its JVM), `spark_jvm` (any other java process in a watched tree:
-the driver pyspark launches), `python` (every python process in a watched tree). The bench's own
-process is never watched. The total's peak is one sample's sum, not the sum of the peaks.
-"""
+"""M: resident memory of the watched process trees by role, sampled by a thread with psutil:
+`broker` (its JVM), `spark_jvm` (any other java process: the driver pyspark launches), `python`
+(the rest). The bench's own process is never watched. The peak total is one sample's sum."""
 
 from __future__ import annotations
 

@@ -1,13 +1,10 @@
-"""The bench's outputs: one JSON file (every figure under its stable key), one markdown table
-(each figure beside its target) and one chart page, all from the same results dictionary, whose
-`meta` says what machine the figures come from and how to read them.
-
-Results are `{"meta": ..., "figures": {key: value}, "errors": {benchmark: message},
-"series": {name: [points]}}`; the keys are listed in the README.
-"""
+"""The bench's outputs from one results dictionary, `{"meta", "figures": {key: value},
+"errors": {benchmark: message}, "series": {name: [points]}}` (keys listed in the README): the
+JSON file, the markdown table (each figure beside its target) and the chart page."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -23,7 +20,8 @@ from bench.targets import TARGETS, distance
 from financelake.config import REPO_ROOT, Settings
 
 _PACKAGES = ("pyspark", "delta-spark", "deltalake", "confluent-kafka", "pyarrow", "pandas")
-# Latency figures shown in the chart: `l.<rate>.<layer>_p<q>_s`.
+# The figures the chart shows: throughput, and latency as `l.<rate>.<layer>_p<q>_s`.
+_RATE = re.compile(r"^(b1|b2|b3|p)\..*_ticks_per_s$")
 _LATENCY = re.compile(r"^l\.(\d+)\.(bronze|silver|gold_closed_lag)_(p50|p95|p99)_s$")
 
 
@@ -31,10 +29,9 @@ def machine() -> dict[str, Any]:
     """Cores, memory, load, the versions of everything measured and the git commit."""
 
     def installed(package: str) -> str:
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             return version(package)
-        except PackageNotFoundError:
-            return "not installed"
+        return "not installed"
 
     git = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
@@ -107,8 +104,7 @@ def save_json(payload: Any, *paths: Path) -> Path:
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:
-    """One self-contained page (plotly.js inlined) of four panels: throughput, latency
-    percentiles, Silver latency over each window, resident memory over time."""
+    """One self-contained page (plotly.js inlined) of the four panels below."""
     from plotly.subplots import make_subplots
 
     figures, series = results["figures"], results["series"]
@@ -122,8 +118,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
             "resident memory, all roles (MB)",
         ),
     )
-    rates = {k: v for k, v in figures.items() if k.endswith("_ticks_per_s") and "." in k}
-    rates = {k: v for k, v in rates.items() if k.split(".")[0] in ("b1", "b2", "b3", "p")}
+    rates = {k: v for k, v in figures.items() if _RATE.match(k)}
     chart.add_bar(x=list(rates), y=list(rates.values()), name="ticks/s", row=1, col=1)
     for quantile in ("p50", "p95", "p99"):
         bars = {

@@ -1,21 +1,16 @@
-"""`python -m bench.run [--quick] [--full] [--only B1,B2,...] [--ticks N]`: the FinanceLake bench.
-
-Starts its own embedded broker on free ports, runs the selected benchmarks, and writes
-bench/results/<stamp>.json and latest.json (every figure under a stable key, see the README),
-latest.html (the chart) and prints the markdown table. Benchmarks never assert on time: a slow
-figure is a finding, not a failure; a benchmark that fails leaves its error, not a hole.
-"""
+"""`python -m bench.run`: the selected benchmarks on the bench's own broker. Writes every figure
+under its stable key (see the README) to bench/results/<stamp>.json and latest.json, the chart
+to latest.html, and prints the markdown table. A slow figure is a finding, not a failure."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +51,8 @@ WARM_UP_BARS = 1_000  # T's first cycle, not reported
 
 
 class Bench:
-    """Runs the selected benchmarks; figures land in `figures` under their keys, a failure in
-    `errors` under its benchmark, so one failure never hides the others' figures."""
+    """Runs the selected benchmarks: figures under their keys, a failure's error under its
+    benchmark, so one failure never hides the others' figures."""
 
     def __init__(self, ws: Workspace, sizes: Sizes, only: set[str], loads: list[float]) -> None:
         self.ws, self.sizes, self.only, self.loads = ws, sizes, only, loads
@@ -122,10 +117,8 @@ class Bench:
             ):
                 self.keep("b1", self.measure("B1", f"B1 {label}", action, ws, topic, n))
         if topic and self.wants("B3"):
-            self.keep(
-                "b3",
-                self.measure("B3", "B3 Spark floor", throughput.spark_floor, ws, topic, n),
-            )
+            floor = self.measure("B3", "B3 Spark floor", throughput.spark_floor, ws, topic, n)
+            self.keep("b3", floor)
         if topic and self.wants("P", "S", "M", "F"):
             self.drains()
         if self.wants("L", "T", "F"):
@@ -235,13 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     sizes = QUICK if args.quick else DEFAULT
     if args.ticks:
-        sizes = dataclasses.replace(
-            sizes, ticks=args.ticks, scaling=(max(args.ticks // 10, 5_000),)
-        )
+        sizes = replace(sizes, ticks=args.ticks, scaling=(max(args.ticks // 10, 5_000),))
     if args.full:
-        sizes = dataclasses.replace(sizes, scaling=(*sizes.scaling, sizes.ticks * 5))
+        sizes = replace(sizes, scaling=(*sizes.scaling, sizes.ticks * 5))
     if args.window:
-        sizes = dataclasses.replace(sizes, window_s=args.window)
+        sizes = replace(sizes, window_s=args.window)
     setup_process()
     stamp = new_stamp()
     mode = "quick" if args.quick else "full" if args.full else "default"
@@ -249,11 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         "stamp": stamp,
         "mode": mode,
         "only": sorted(only),
-        "sizes": dataclasses.asdict(sizes),
+        "sizes": asdict(sizes),
         "argv": sys.argv[1:] if argv is None else argv,
         "machine": report.machine(),
     }
-    ws = Workspace.create(stamp, keep=args.keep)
+    ws = Workspace(stamp, keep=args.keep)
     bench = Bench(ws, sizes, only, [float(x) for x in args.loads.split(",")])
     started = time.monotonic()
     try:
@@ -267,12 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.ratios()  # also of an interrupted run's figures
     meta["duration_s"] = round(time.monotonic() - started)
     meta["load_average_end"] = report.machine()["load_average"]
-    results = {
-        "meta": meta,
-        "figures": bench.figures,
-        "errors": bench.errors,
-        "series": bench.series,
-    }
+    results = dict(meta=meta, figures=bench.figures, errors=bench.errors, series=bench.series)
     path = report.save_json(results, RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json")
     report.write_chart(results, RESULTS_DIR / "latest.html")
     print(f"\nFinanceLake bench, {mode} mode, {meta['duration_s']} s\n")

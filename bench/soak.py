@@ -1,15 +1,9 @@
-"""Soak: the continuous service at a steady tick rate for a long time, with short retention, to
-show that storage, the Delta log, model folders, memory and ingest time level off.
-
-    python -m bench.soak [--minutes 30] [--rate 2000] [--sample-s 30] [--retention "10 minutes"]
-
-Every `--sample-s` it records, per table, live data files and bytes and `_delta_log` files and
-bytes; model folders; resident memory by role; and the p95 of the ingest batch durations over
-the sample. Maintenance runs every `--maintenance-s`, so with a few minutes of retention half an
-hour reaches the steady state a week at the defaults would. Writes bench/results/soak-<stamp>.json
-and .html, and prints whether each series levelled off: its mean over the last third of the run
-against the second third (a series growing linearly grows by about 40% between them).
-"""
+"""Soak: the continuous service at a steady tick rate with short retention and frequent
+maintenance (half an hour reaches the steady state a week at the defaults would). Every
+`--sample-s` it records per table live data and `_delta_log` files and MB, model folders, RSS
+by role and the ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json and
+.html and prints whether each series levelled off: its mean over the last third of the run
+against the second third (a series growing linearly grows by about 40% between them)."""
 
 from __future__ import annotations
 
@@ -23,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import RESULTS_DIR, Workspace, financelake, new_stamp, setup_process, wait_for
-from bench.memory import RssSampler
+from bench.memory import MB, RssSampler
 from bench.report import save_json
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
@@ -31,15 +25,14 @@ from financelake.lake.progress import read_history
 from financelake.lake.read import table_summaries, table_summary
 
 log = logging.getLogger("bench.soak")
-MB = 1024 * 1024
 # Growth between the second and last third of the run under which a series counts as levelled.
 LEVEL_TOLERANCE = 0.15
+RETAINED = ("vacuum", "log", "predictions", "equity")  # each `<name>_retention` is --retention
 
 
 def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
-    """One sample of the lake's size (delta-rs and the file system; no JVM), keyed by series:
-    `<table>.live_files`, `.live_mb`, `.log_files`, `.log_mb`; `model_folders`;
-    `ingest_p95_s` (of the ingest batches since `since`)."""
+    """One sample of the lake (delta-rs and the file system, no JVM): `<table>.live_files`,
+    `.live_mb`, `.log_files`, `.log_mb`; `model_folders`; `ingest_p95_s` (batches since `since`)."""
     sample: dict[str, float] = {}
     for name, summary in table_summaries(config, TABLES).items():
         if not summary.exists:
@@ -90,29 +83,25 @@ def write_chart(samples: list[dict[str, float]], path: Path) -> None:
     """One HTML page: a panel per kind of series (live files, log files, RSS, ...) over minutes."""
     from plotly.subplots import make_subplots
 
-    names = list(dict.fromkeys(k for sample in samples for k in sample if k != "at_s"))
+    names = dict.fromkeys(k for sample in samples for k in sample if k != "at_s")
     kinds = sorted({name.rsplit(".", 1)[-1] for name in names})
     chart = make_subplots(rows=len(kinds), cols=1, subplot_titles=kinds, shared_xaxes=True)
     for name in names:
         minutes = [s["at_s"] / 60 for s in samples if name in s]
         values = [s[name] for s in samples if name in s]
-        chart.add_scatter(
-            x=minutes, y=values, name=name, row=kinds.index(name.rsplit(".", 1)[-1]) + 1, col=1
-        )
+        row = kinds.index(name.rsplit(".", 1)[-1]) + 1
+        chart.add_scatter(x=minutes, y=values, name=name, row=row, col=1)
     chart.update_layout(height=250 * len(kinds), title="FinanceLake soak (minutes)")
     chart.write_html(path, include_plotlyjs=True)
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     stamp = new_stamp()
-    ws = Workspace.create(f"soak-{stamp}", keep=args.keep)
+    ws = Workspace(f"soak-{stamp}", keep=args.keep)
     samples: list[dict[str, float]] = []
     try:
         ws.start_broker()
-        retention = {
-            f"{name}_retention": args.retention
-            for name in ("vacuum", "log", "predictions", "equity")
-        }
+        retention = {f"{name}_retention": args.retention for name in RETAINED}
         # The simulated market runs ahead of the clock: without a wide future guard its ticks
         # would all be quarantined as `future` (as in L).
         config = ws.new_topic(
@@ -144,11 +133,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
                 last = datetime.now(UTC)
                 samples.append(sample)
-                log.info(
-                    "%5.1f min: %s",
-                    sample["at_s"] / 60,
-                    {k: round(v, 1) for k, v in sample.items()},
-                )
+                rounded = {k: round(v, 1) for k, v in sample.items()}
+                log.info("%5.1f min: %s", sample["at_s"] / 60, rounded)
     finally:
         ws.close()
     verdicts = levelled(samples)

@@ -1,24 +1,14 @@
 """The trader, the classifier's signal and every baseline, side by side, on five kinds of market.
 
-    python -m bench.strategies [--seeds 5] [--bars 6000] [--out bench/results/strategies.json]
+Markets: `simulate_bars` (four symbols per seed) as a driftless random walk, the same walk tilted
+up or down by 0.005% a bar, the `trend` model and the `mean-reverting` model. Strategies are run
+and judged by the training cycle's own code (`training_nodes.trade` and `trade_signal`, default
+Settings, 30% test part); each line is a mean over the (seed, symbol) runs with a 95% interval
+across runs, and how many runs' own excess intervals lie above / below zero.
 
-Markets (simulated with `financelake.market.simulator.simulate_bars`, 1-minute bars from 20 s
-ticks, four symbols per seed): a driftless random walk; the same walk with a steady up- or
-down-drift of +/-0.005% a bar (about +/-9% over the 1,800 test bars); the simulator's `trend`
-model (persistent drift regimes); its `mean-reverting` model.
-
-Strategies are judged by the training cycle's own code (`financelake.training_nodes.trade` and
-`trade_signal`, default Settings, 30% test part): per (seed, symbol) run the return, exposure and
-excess over exposure-matched buy-and-hold with its 95% block-bootstrap interval. The table shows,
-per market and strategy, the mean over runs with a 95% interval across runs (mean +/- 1.96 s.e.),
-and how many runs' own intervals lie above / below zero. Runs with fewer test bars than
-`min_test_bars` are flagged small-sample.
-
-The classifier here is a stand-in that needs no Spark: a logistic regression (numpy, Newton
-steps) on the two price features the pipeline also uses, `prev_return` and `momentum` (5 bars),
-fitted on the training part of every symbol, scored on the test part, traded long while
-P(up) > `signal_threshold`. The pipeline's classifier adds bar-shape and volume features that
-simulated closes do not have.
+The classifier is a stand-in needing no Spark: a logistic regression (numpy, Newton steps) on the
+pipeline's `prev_return` and `momentum`, fitted on the training part of every symbol and traded
+long while P(up) > `signal_threshold`; the pipeline's own adds bar-shape and volume features.
 """
 
 from __future__ import annotations
@@ -63,12 +53,6 @@ MARKETS: dict[str, Callable[[int, int], pd.DataFrame]] = {
 }
 
 
-def _features(close: pd.Series) -> np.ndarray:
-    prev = close.pct_change().fillna(0.0)
-    momentum = (close / close.shift(MOMENTUM_BARS) - 1.0).fillna(0.0)
-    return np.column_stack([np.ones(len(close)), prev, momentum])
-
-
 def _logistic(x: np.ndarray, y: np.ndarray, steps: int = 25, ridge: float = 1e-3) -> np.ndarray:
     """Logistic regression weights by Newton's method (a little ridge keeps it well posed)."""
     w = np.zeros(x.shape[1])
@@ -84,44 +68,32 @@ def classifier_scores(bars: pd.DataFrame) -> pd.DataFrame:
     """P(up) for every bar from the common time cutoff on (the stand-in classifier)."""
     times = np.unique(bars["window_start"])
     cutoff = times[len(times) - max(1, round(len(times) * TEST_FRACTION))]
-    xs, ys, parts = [], [], []
-    for _, frame in bars.groupby("symbol", sort=True):
-        close = frame["close"].reset_index(drop=True)
-        x = _features(close)
-        label = (close.shift(-1) > close).astype(float).to_numpy()
-        train = (frame["window_start"] < cutoff).to_numpy()
-        train[-1] = False  # the last bar has no next bar
-        xs.append(x[train])
-        ys.append(label[train])
-        parts.append((frame.loc[~train], x[~train]))
-    x_train, y_train = np.vstack(xs), np.concatenate(ys)
-    mean, std = x_train[:, 1:].mean(axis=0), x_train[:, 1:].std(axis=0) + 1e-12
-
-    def standard(x: np.ndarray) -> np.ndarray:
-        return np.column_stack([x[:, 0], (x[:, 1:] - mean) / std])
-
-    w = _logistic(standard(x_train), y_train)
-    scored = [
-        test[["symbol", "window_start"]].assign(
-            kind="test", probability_up=1.0 / (1.0 + np.exp(-standard(x) @ w))
-        )
-        for test, x in parts
-    ]
-    return pd.concat(scored, ignore_index=True)
+    bars = bars.sort_values("symbol", kind="stable")
+    close = bars.groupby("symbol")["close"]
+    prev = close.pct_change().fillna(0.0)
+    momentum = (bars["close"] / close.shift(MOMENTUM_BARS) - 1.0).fillna(0.0)
+    following = close.shift(-1)
+    up = (following > bars["close"]).to_numpy(dtype=float)
+    test = (bars["window_start"] >= cutoff).to_numpy()
+    train = ~test & following.notna().to_numpy()  # a bar without a next bar has no label
+    x = np.column_stack([prev, momentum])
+    x = (x - x[train].mean(axis=0)) / (x[train].std(axis=0) + 1e-12)
+    x = np.column_stack([np.ones(len(x)), x])
+    w = _logistic(x[train], up[train])
+    probability_up = 1.0 / (1.0 + np.exp(-x[test] @ w))
+    scored = bars.loc[test, ["symbol", "window_start"]].assign(kind="test")
+    return scored.assign(probability_up=probability_up).reset_index(drop=True)
 
 
 def run_market(make: Callable[[int, int], pd.DataFrame], seeds: int, bars: int) -> pd.DataFrame:
     """Every (seed, symbol, strategy) row of one market."""
-    settings = Settings(test_fraction=TEST_FRACTION)
     rows = []
     for seed in range(seeds):
         frame = make(seed, bars)
-        run = settings.model_copy(update={"seed": seed})
+        run = Settings(test_fraction=TEST_FRACTION, seed=seed)
         agent = trader_hyper(run).fresh()
-        for traded in (
-            trade(frame, agent, run),
-            trade_signal(frame, classifier_scores(frame), run),
-        ):
+        scores = classifier_scores(frame)
+        for traded in (trade(frame, agent, run), trade_signal(frame, scores, run)):
             rows.append(traded.metrics.assign(seed=seed))
     return pd.concat(rows, ignore_index=True)
 
@@ -214,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_market(make, args.seeds, args.bars)
         lines.extend(summarise(market, rows, settings.min_test_bars))
         print(f"{market}: done", flush=True)
-    table = render(lines)
-    print(table)
+    print(render(lines))
     payload = {
         "seeds": args.seeds,
         "bars": args.bars,

@@ -1,10 +1,6 @@
-"""Throughput over one pre-filled topic: B2 fills it, B1 reads it raw, B3 parses it in Spark, P
-drains it through every layer; S fits P's time against topic size; F counts P's files.
-
-All readers see the same topic (same ticks, same partitions), so their ratios compare the work
-done per tick and nothing else. B3 and P are reported as the whole command (`drain_*`) and the
-steady state (`steady_*`, from the progress files); see the README, *Where each figure comes from*.
-"""
+"""Throughput over one pre-filled topic (B2 fills it, B1 reads it raw, B3 parses it in Spark, P
+drains it through every layer), so their ratios compare the work per tick and nothing else;
+S fits P's time against topic size; F counts files. See bench/README.md for each figure."""
 
 from __future__ import annotations
 
@@ -50,13 +46,8 @@ def fill_topic(ws: Workspace, topic: str, ticks: int) -> Figures:
 
 def raw_consume(ws: Workspace, topic: str, ticks: int) -> Figures:
     """B1: drain the topic with a plain confluent-kafka consumer (values read, not decoded)."""
-    consumer = Consumer(
-        {
-            **confluent_config(ws.settings(topic)),
-            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-        }
-    )
+    group = {"group.id": f"bench-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+    consumer = Consumer(confluent_config(ws.settings(topic)) | group)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         started = time.perf_counter()
@@ -105,9 +96,8 @@ def kafka_consumer_perf(ws: Workspace, topic: str, ticks: int) -> Figures:
 
 
 def steady_span(lake_root: str, queries: tuple[str, ...]) -> tuple[float, int] | None:
-    """(seconds from the first micro-batch's start to the last one's end, batches) over
-    `queries`, from the progress files; None if no batch was recorded. Batches that read no
-    rows (a query polling before its source has data) are not part of the work."""
+    """(first batch start to last batch end in seconds, batches) over `queries`' progress files,
+    None without batches. Batches that read no rows (polling before data came) are no work."""
     spans = [
         (start := batch.timestamp.timestamp(), start + (batch.trigger_ms or 0) / 1000)
         for query in queries
@@ -149,8 +139,8 @@ def spark_floor(ws: Workspace, topic: str, ticks: int) -> Figures:
 
 
 def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> Figures:
-    """P: `financelake run --available-now` into a fresh lake, memory sampled (key `memory`,
-    with its series) and, with `with_files`, each table's commits and files (key `files`)."""
+    """P: `financelake run --available-now` into a fresh lake; memory under `memory` and, with
+    `with_files`, F's figures under `files`."""
     root = ws.path(f"drain-{ticks}")
     config = ws.settings(topic, root)
     with RssSampler(ws.broker_pid) as sampler:
@@ -189,8 +179,8 @@ def files_by_table(config: Settings, names: tuple[str, ...]) -> Figures:
 
 
 def scaling_fit(points: list[tuple[int, float]]) -> Figures:
-    """S: least squares `drain_s = fixed_s + ticks * s_per_tick` over (ticks, drain_s): the fixed
-    cost and the marginal cost of a million ticks (issue 15's 'marginal cost from two sizes')."""
+    """S: the fixed cost and the marginal cost of a million ticks, by least squares over
+    (ticks, drain_s) (issue 15's 'marginal cost from two sizes')."""
     if len(points) < 2:
         return {}
     x, y = np.array(points, dtype=float).T

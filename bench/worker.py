@@ -1,13 +1,7 @@
 """Jobs the bench runs in a child process (a JVM of their own, like the CLI's), settings from
-FINANCELAKE_* variables:
-
-- `floor` (B3): the ingest stream's Kafka source -> from_json -> noop, availableNow; its progress
-  goes to the lake's progress files;
-- `train a,b` (T): a synthetic Gold table of a bars, then b bars, one cycle each;
-- `produce OPTIONS` (B2 and the paced producers): `financelake produce OPTIONS`'s own code.
-
-The figures are one JSON object in the file `--out` names: the bench never reads log text.
-"""
+FINANCELAKE_* variables, figures as one JSON object in the `--out` file (never log text):
+`floor` (B3), `train a,b` (T: one cycle on a synthetic Gold table of a bars, then of b bars) and
+`produce OPTIONS` (B2 and the paced producers: `financelake produce OPTIONS`'s own code)."""
 
 from __future__ import annotations
 
@@ -31,7 +25,8 @@ FLOOR_QUERY = "floor"
 
 
 def spark_floor() -> dict[str, Any]:
-    """B3: the ingest stream's own source and session, only parsing, no sink."""
+    """B3: the ingest stream's own source and session -> from_json -> noop, availableNow; its
+    progress goes to the lake's progress files."""
     from pyspark.sql import functions as F
 
     from financelake.lake.progress import progress_dir, record_progress
@@ -58,9 +53,7 @@ def spark_floor() -> dict[str, Any]:
         assert folder is not None, "the bench's lakes are local"
         folder.mkdir(parents=True, exist_ok=True)
         for progress in query.recentProgress:
-            record_progress(
-                folder, json.loads(progress.json) if hasattr(progress, "json") else progress
-            )
+            record_progress(folder, json.loads(progress.json))
         return {"batches": len(query.recentProgress)}
     finally:
         spark.stop()
@@ -98,8 +91,7 @@ def synthetic_gold(bars: int, settings: Settings) -> pd.DataFrame:
 
 
 def training_cycles(sizes: list[int]) -> dict[str, Any]:
-    """T: per size, a fresh lake with a synthetic Gold table, then one timed cycle, all in one
-    warm session (the first size is a warm-up)."""
+    """T: per size, one timed cycle on a fresh lake's synthetic Gold table, in one session."""
     from pyspark.sql import functions as F
 
     from financelake.streams.sinks import DeltaSink
