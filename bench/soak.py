@@ -8,10 +8,13 @@ against the second third (a series growing linearly grows by about 40% between t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import statistics
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,17 +35,23 @@ RETAINED = ("vacuum", "log", "predictions", "equity")  # each `<name>_retention`
 
 def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
     """One sample of the lake (delta-rs and the file system, no JVM): `<table>.live_files`,
-    `.live_mb`, `.log_files`, `.log_mb`; `model_folders`; `ingest_p95_s` (batches since `since`)."""
+    `.live_mb` (the snapshot's, bounded by compaction), `.disk_files`, `.disk_mb` (every data
+    file in the folder, bounded by VACUUM), `.log_files`, `.log_mb`; `model_folders`;
+    `ingest_p95_s` (batches since `since`)."""
     sample: dict[str, float] = {}
     for name, summary in table_summaries(config, TABLES).items():
         if not summary.exists:
             continue
-        log_files = list((Path(config.table_path(name)) / "_delta_log").iterdir())
+        folder = Path(config.table_path(name))
+        log_files = _sizes((folder / "_delta_log").iterdir())
+        data_files = _sizes(f for f in folder.rglob("*.parquet") if "_delta_log" not in f.parts)
         sample |= {
             f"{name}.live_files": summary.files,
             f"{name}.live_mb": summary.size_bytes / MB,
+            f"{name}.disk_files": len(data_files),
+            f"{name}.disk_mb": sum(data_files) / MB,
             f"{name}.log_files": len(log_files),
-            f"{name}.log_mb": sum(f.stat().st_size for f in log_files) / MB,
+            f"{name}.log_mb": sum(log_files) / MB,
         }
     models = Path(config.models_path) / "classifier"
     sample["model_folders"] = len(list(models.iterdir())) if models.exists() else 0
@@ -54,6 +63,17 @@ def sample_lake(config: Settings, since: datetime) -> dict[str, float]:
     if len(durations) >= 2:
         sample["ingest_p95_s"] = statistics.quantiles(durations, n=20)[-1]
     return sample
+
+
+def _sizes(paths: Iterable[Path]) -> list[int]:
+    """Sizes of the files among `paths` that still exist: Delta's temporary files (hidden) and
+    files VACUUM deletes can vanish between the listing and the `stat`."""
+    sizes = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            if not path.name.startswith("."):
+                sizes.append(path.stat().st_size)
+    return sizes
 
 
 def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
@@ -95,6 +115,47 @@ def write_chart(samples: list[dict[str, float]], path: Path) -> None:
     chart.write_html(path, include_plotlyjs=True)
 
 
+def write_picture(summary: dict[str, Any], path: Path) -> bool:
+    """A PNG of the series that decide whether the lake is bounded (log, data files on disk and
+    live, RSS) against UTC time, for the README, where an HTML page cannot show. Drawn with
+    matplotlib when it is installed (the dev extra has it through MLflow); False otherwise."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        return False
+    samples = summary["samples"]
+    started = datetime.fromisoformat(summary.get("started_utc") or _stamp_time(summary["stamp"]))
+    kinds = ("log_files", "disk_files", "live_files", "rss_mb")
+    figure, axes = pyplot.subplots(len(kinds), 1, figsize=(10, 11), sharex=True)
+    for axis, kind in zip(axes, kinds, strict=True):
+        for name in dict.fromkeys(k for s in samples for k in s if k.endswith(f".{kind}")):
+            points = [
+                (started + timedelta(seconds=s["at_s"]), s[name]) for s in samples if name in s
+            ]
+            axis.plot(*zip(*points, strict=True), label=name.rsplit(".", 1)[0])
+        axis.set_ylabel(kind)
+        axis.legend(fontsize="small", ncol=4)
+        axis.grid(alpha=0.3)
+    axes[-1].set_xlabel("UTC")
+    figure.suptitle(
+        f"FinanceLake soak: {summary['rate']:,.0f} ticks/s, retention {summary['retention']}, "
+        f"maintenance every {summary['maintenance_s']:.0f} s"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    pyplot.close(figure)
+    return True
+
+
+def _stamp_time(stamp: str) -> str:
+    """A run stamp (when the soak started, before its broker) as an ISO time, for summaries
+    written before they carried `started_utc`."""
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
+
+
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     stamp = new_stamp()
     ws = Workspace(f"soak-{stamp}", keep=args.keep)
@@ -117,8 +178,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             wait_for(
                 lambda: table_summary(config.table_path("silver")).exists, 600, "Silver", service
             )
-            started = time.monotonic()
-            last = datetime.now(UTC)
+            started, started_utc = time.monotonic(), datetime.now(UTC)
+            last = started_utc
             while time.monotonic() - started < args.minutes * 60:
                 # The run's own pace: one sample per interval, nothing else waits on it.
                 wait_for(
@@ -144,13 +205,20 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "rate": args.rate,
         "retention": args.retention,
         "maintenance_s": args.maintenance_s,
+        "started_utc": started_utc.isoformat(),
         "levelled": verdicts,
         "all_levelled": all(v["levelled"] is not False for v in verdicts.values()),
         "samples": samples,
     }
     save_json(summary, RESULTS_DIR / f"soak-{stamp}.json")
-    write_chart(samples, RESULTS_DIR / f"soak-{stamp}.html")
+    draw(summary, RESULTS_DIR / f"soak-{stamp}")
     return summary
+
+
+def draw(summary: dict[str, Any], stem: Path) -> None:
+    """The interactive chart `<stem>.html` and, with matplotlib, the picture `<stem>.png`."""
+    write_chart(summary["samples"], stem.with_suffix(".html"))
+    write_picture(summary, stem.with_suffix(".png"))
 
 
 def main() -> None:
@@ -161,13 +229,19 @@ def main() -> None:
     parser.add_argument("--retention", default="10 minutes")
     parser.add_argument("--maintenance-s", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="keep the lake and broker data")
+    parser.add_argument(
+        "--redraw", type=Path, metavar="SUMMARY", help="only redraw a saved soak-<stamp>.json"
+    )
     args = parser.parse_args()
+    if args.redraw:
+        draw(json.loads(args.redraw.read_text()), args.redraw.with_suffix(""))
+        return
     setup_process()
     summary = soak(args)
     for name, verdict in sorted(summary["levelled"].items()):
         state = {True: "levelled", False: "GROWING", None: "n/a"}[verdict["levelled"]]
         print(f"{name:40s} {state:9s} max {verdict.get('max', float('nan')):10.1f}")
-    print(f"summary: {RESULTS_DIR}/soak-{summary['stamp']}.json, chart: .html beside it")
+    print(f"summary: {RESULTS_DIR}/soak-{summary['stamp']}.json, charts: .html and .png beside it")
 
 
 if __name__ == "__main__":

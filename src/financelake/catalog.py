@@ -63,19 +63,23 @@ def delta_properties(auto_compact: bool, checkpoint_interval: int) -> dict[str, 
     }
 
 
-def retention_properties(log_retention: str) -> dict[str, str]:
-    """Delta table properties that bound the transaction log.
+def retention_properties(log_retention: str, tombstone_retention: str) -> dict[str, str]:
+    """Delta table properties that bound the transaction log and say how long VACUUM keeps
+    removed files.
 
     Log files older than `log_retention`, counted back from the midnight (UTC) before it, are
     deleted whenever Delta writes a checkpoint (every 100 commits on the streamed tables), so at
     one commit a second and the default of a day a table keeps one to two days of log files
     (86,400-172,800) instead of Delta's default 30 days; time travel (`train --as-of-version`)
-    reaches at least `log_retention` back. Delta requires the tombstone retention not to
-    exceed the log's, so both take `log_retention`; VACUUM's own retention is separate.
+    reaches at least `log_retention` back.
+
+    A VACUUM without RETAIN keeps removed files for exactly `tombstone_retention`
+    (`Settings.tombstone_retention`). That is how a sub-hour vacuum retention is honoured,
+    because VACUUM's RETAIN rounds to whole hours (see `maintenance.vacuum_retain_hours`).
     """
     return {
         "delta.logRetentionDuration": f"interval {log_retention}",
-        "delta.deletedFileRetentionDuration": f"interval {log_retention}",
+        "delta.deletedFileRetentionDuration": f"interval {tombstone_retention}",
         "delta.enableExpiredLogCleanup": "true",
     }
 

@@ -300,6 +300,12 @@ class Settings(BaseSettings):
         return interval_seconds(self.max_future)
 
     @property
+    def tombstone_retention(self) -> str:
+        """How long Delta keeps removed files (`delta.deletedFileRetentionDuration`): the vacuum
+        retention, but never longer than the log's, which Delta requires."""
+        return min(self.vacuum_retention, self.log_retention, key=interval_seconds)
+
+    @property
     def message_fields(self) -> dict[str, str]:
         """Tick field -> the name it has in the feed's messages (itself unless mapped)."""
         return {**{name: name for name in MESSAGE_FIELDS}, **parse_field_map(self.field_map)}

@@ -9,6 +9,7 @@ and on demand as `financelake maintain`; every run is recorded in the `maintenan
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from financelake.catalog import STREAMED_TABLES, WriteMode, retention_properties, table
+from financelake.catalog import WriteMode, retention_properties, table
 from financelake.config import TABLES, Settings, interval_seconds
 from financelake.schemas import GOLD_PREDICTIONS, MAINTENANCE
 from financelake.spark import hadoop_path
@@ -33,8 +34,10 @@ log = logging.getLogger(__name__)
 # reader still needs. A shorter FINANCELAKE_VACUUM_RETENTION is the user's explicit choice, so
 # the check is lifted for it.
 _DELTA_MIN_VACUUM_S = 7 * 86400
-# Appended to every second: compacted here, off the hot path (MERGEd tables auto-compact).
-_COMPACTED = tuple(name for name in STREAMED_TABLES if table(name).write_mode is WriteMode.APPEND)
+# Appended to (every second by the streams, every cycle or run by training and maintenance):
+# compacted here, off the hot path; replaced tables auto-compact. Without it a results table
+# kept one file per cycle, 1,440 a day (a soak's `gold_rl` grew by 1 a minute).
+_COMPACTED = tuple(name for name in TABLES if table(name).write_mode is WriteMode.APPEND)
 # Result tables whose old runs expire, and the table that says when each run was trained.
 _EXPIRING = {"gold_predictions": "gold_ml", "gold_rl_equity": "gold_rl"}
 _MODELS = "models"  # the `table_name` of the model-folder row
@@ -83,7 +86,7 @@ def apply_retention_properties(spark: SparkSession, settings: Settings) -> list[
     Call it before the streams start: a property change is a metadata commit, which would make a
     concurrent blind append fail. Returns the tables that changed.
     """
-    wanted = retention_properties(settings.log_retention)
+    wanted = retention_properties(settings.log_retention, settings.tombstone_retention)
     changed = []
     for name in _existing_tables(spark, settings):
         path = settings.table_path(name)
@@ -144,7 +147,11 @@ def _maintain_table(
         result.compacted = True
     if name in _EXPIRING:
         result.rows_deleted = _expire_runs(spark, settings, name, _EXPIRING[name])
-    table.vacuum(interval_seconds(settings.vacuum_retention) / 3600)
+    retain_hours = vacuum_retain_hours(settings)
+    if retain_hours is None:
+        table.vacuum()
+    else:
+        table.vacuum(retain_hours)
     result.files_vacuumed = _files_deleted_by_last_vacuum(table)
 
 
@@ -257,11 +264,23 @@ def _prune_models(spark: SparkSession, settings: Settings, result: TableMaintena
 
 # Helpers -------------------------------------------------------------------------------------
 def _existing_tables(spark: SparkSession, settings: Settings) -> list[str]:
-    return [
-        name
-        for name in TABLES
-        if name != "maintenance" and DeltaTable.isDeltaTable(spark, settings.table_path(name))
-    ]
+    return [name for name in TABLES if DeltaTable.isDeltaTable(spark, settings.table_path(name))]
+
+
+def vacuum_retain_hours(settings: Settings) -> int | None:
+    """The hours for VACUUM's RETAIN, or None to keep removed files for the table's own
+    `deletedFileRetentionDuration`, which start-up sets to the vacuum retention
+    (`apply_retention_properties`).
+
+    Delta rounds RETAIN to whole hours, so a retention of "20 minutes" passed as 0.33 hours
+    deleted files removed seconds before (a soak lost Gold's input that way). A whole number of
+    hours is exact; a sub-hour retention goes through the table property, which Delta keeps to
+    the millisecond; one longer than the log's (which the property may not exceed) is rounded
+    up, keeping files a little longer, never shorter."""
+    seconds = interval_seconds(settings.vacuum_retention)
+    if seconds % 3600 and settings.tombstone_retention == settings.vacuum_retention:
+        return None
+    return math.ceil(seconds / 3600)
 
 
 def _files_deleted_by_last_vacuum(table: DeltaTable) -> int | None:

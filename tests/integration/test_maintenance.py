@@ -21,6 +21,13 @@ from financelake.pipeline import run_available_now
 from financelake.schemas import GOLD_LIVE
 from financelake.streams.sinks import DeltaSink
 
+# One open bar of `gold_live`.
+_LIVE_BAR = (
+    "AAPL", datetime(2026, 1, 7, 14), datetime(2026, 1, 7, 14, 1),
+    1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 10, 1.0, 1, None,
+    datetime(2026, 1, 7, 14), date(2026, 1, 7),
+)  # fmt: skip
+
 
 def _files_on_disk(table: str) -> set[str]:
     return {p.name for p in Path(table).rglob("*.parquet")}
@@ -70,16 +77,7 @@ def test_the_log_keeps_about_one_retention_of_commits(
     them; the sink's own properties then bound the log."""
     sink = DeltaSink.of(spark, settings, "gold_live")
     assert sink.setup()  # version 0, with the catalog's checkpoint interval (10)
-    bar = spark.createDataFrame(
-        [
-            (
-                "AAPL", datetime(2026, 1, 7, 14), datetime(2026, 1, 7, 14, 1),
-                1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 10, 1.0, 1, None,
-                datetime(2026, 1, 7, 14), date(2026, 1, 7),
-            )
-        ],
-        GOLD_LIVE,
-    )  # fmt: skip
+    bar = spark.createDataFrame([_LIVE_BAR], GOLD_LIVE)
     log_dir = Path(sink.path) / "_delta_log"
     for _ in range(9):  # versions 1-9
         sink.append(bar, "test")
@@ -96,6 +94,39 @@ def test_the_log_keeps_about_one_retention_of_commits(
     assert {f"000000000000000000{v}.json" for v in (10, 11, 12)} <= left  # recent ones stay
     assert len(DeltaTable(sink.path).to_pandas()) == 12  # no row lost with the old log
     assert spark.read.format("delta").load(sink.path).count() == 12
+
+
+def test_a_sub_hour_vacuum_retention_is_kept_to_the_minute(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """Delta rounds VACUUM's RETAIN to whole hours: "20 minutes" acted as 0 and deleted files
+    removed seconds before, which a lagging stream still reads. Files removed just now stay;
+    untracked files go once older than 20 minutes, not before."""
+    short = settings.model_copy(update={"vacuum_retention": "20 minutes"})
+    sink = DeltaSink.of(spark, short, "gold_live")
+    assert sink.setup()
+    bar = spark.createDataFrame([_LIVE_BAR], GOLD_LIVE)
+    sink.replace_partitions(bar, "test")
+    removed = _files_on_disk(sink.path)
+    sink.replace_partitions(bar, "test")  # the first file is now removed, not yet vacuumed
+    data_file = next(Path(sink.path).rglob("part-*.parquet"))
+    orphans = {}
+    for name, age in (("part-old-orphan.parquet", 30), ("part-young-orphan.parquet", 10)):
+        orphan = data_file.parent / name
+        shutil.copy(data_file, orphan)
+        mtime = (datetime.now(UTC) - timedelta(minutes=age)).timestamp()
+        os.utime(orphan, (mtime, mtime))
+        orphans[name] = orphan
+
+    run = run_maintenance(spark, short)
+
+    assert run.ok, run.tables
+    on_disk = _files_on_disk(sink.path)
+    assert removed <= on_disk  # removed seconds ago: kept for the retention
+    assert not orphans["part-old-orphan.parquet"].exists()
+    assert orphans["part-young-orphan.parquet"].exists()
+    assert read_table(settings, "maintenance").files_vacuumed.sum() == 1
+    assert len(DeltaTable(sink.path).to_pandas()) == 1
 
 
 def test_old_results_and_model_folders_expire_but_the_champion_stays(
@@ -116,7 +147,8 @@ def test_old_results_and_model_folders_expire_but_the_champion_stays(
     for run_id in runs.run_id:
         (models / run_id).mkdir(parents=True)
         (models / run_id / "model.bin").write_text("weights")
-    write_deltalake(settings.table_path("gold_ml"), runs)
+    for cycle in (runs[:2], runs[2:4], runs[4:]):  # a file per training cycle
+        write_deltalake(settings.table_path("gold_ml"), cycle, mode="append")
     # Partitioned by the bar's date: 01-05 holds r0 alone, 01-06 holds r0 and r1.
     day = [date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 6)]
     predictions = pd.DataFrame(
@@ -136,6 +168,8 @@ def test_old_results_and_model_folders_expire_but_the_champion_stays(
     deletes = [c["operationParameters"]["predicate"] for c in history if c["operation"] == "DELETE"]
     assert any("run_id" not in predicate for predicate in deletes), deletes  # by partition
     recorded = read_table(settings, "maintenance").set_index("table_name")
+    assert len(_live_files(settings.table_path("gold_ml"))) == 1  # results are compacted too
+    assert bool(recorded.loc["gold_ml", "compacted"])
     assert recorded.loc["models", "folders_removed"] == 3
     assert recorded.loc["gold_predictions", "rows_deleted"] == 2
 

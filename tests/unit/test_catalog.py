@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from financelake import schemas
-from financelake.catalog import CATALOG, STREAMED_TABLES, WriteMode, table
+from financelake.catalog import CATALOG, STREAMED_TABLES, WriteMode, retention_properties, table
 from financelake.config import TABLES, Settings, local_path
+from financelake.maintenance import vacuum_retain_hours
 
 
 def test_every_table_is_declared_once_with_its_schema_and_how_it_is_written() -> None:
@@ -66,3 +67,27 @@ def test_a_remote_lake_is_not_local() -> None:
     assert settings.lake_root == "s3a://bucket/lake"
     assert not settings.is_local_lake
     assert local_path(settings.table_path("gold")) is None
+
+
+@pytest.mark.parametrize(
+    ("vacuum", "log", "tombstones", "retain_hours"),
+    [
+        ("7 days", "1 day", "1 day", 168),  # the defaults: RETAIN, whole hours, exact
+        ("0 seconds", "1 day", "0 seconds", 0),  # tests
+        ("2 hours", "1 day", "2 hours", 2),
+        ("10 minutes", "10 minutes", "10 minutes", None),  # the soak: the table's property
+        ("90 minutes", "1 day", "90 minutes", None),
+        ("90 minutes", "1 hour", "1 hour", 2),  # longer than the log's: rounded up, never down
+    ],
+)
+def test_vacuum_retention_is_never_rounded_down(
+    vacuum: str, log: str, tombstones: str, retain_hours: int | None
+) -> None:
+    """Delta rounds VACUUM's RETAIN to whole hours; a sub-hour retention goes through the
+    tables' tombstone retention instead (its removed files are kept to the millisecond)."""
+    settings = Settings(vacuum_retention=vacuum, log_retention=log)
+    assert settings.tombstone_retention == tombstones
+    properties = retention_properties(settings.log_retention, settings.tombstone_retention)
+    assert properties["delta.deletedFileRetentionDuration"] == f"interval {tombstones}"
+    assert properties["delta.logRetentionDuration"] == f"interval {log}"
+    assert vacuum_retain_hours(settings) == retain_hours

@@ -47,7 +47,7 @@ class DeltaSink:
             checkpoint_interval=entry.checkpoint_interval,
             extra_properties={
                 **entry.extra_properties,
-                **retention_properties(settings.log_retention),
+                **retention_properties(settings.log_retention, settings.tombstone_retention),
             },
         )
 
