@@ -76,9 +76,14 @@ def _sizes(paths: Iterable[Path]) -> list[int]:
     return sizes
 
 
+def _series_names(samples: list[dict[str, float]]) -> list[str]:
+    """Every series the samples hold, in the order first seen (a table appears when created)."""
+    return list(dict.fromkeys(k for sample in samples for k in sample if k != "at_s"))
+
+
 def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Per series: mean of the second and last thirds and whether it stopped growing."""
-    names = dict.fromkeys(k for sample in samples for k in sample if k != "at_s")
+    names = _series_names(samples)
     verdicts = {}
     for name in names:
         values = [sample[name] for sample in samples if name in sample]
@@ -103,7 +108,7 @@ def write_chart(samples: list[dict[str, float]], path: Path) -> None:
     """One HTML page: a panel per kind of series (live files, log files, RSS, ...) over minutes."""
     from plotly.subplots import make_subplots
 
-    names = dict.fromkeys(k for sample in samples for k in sample if k != "at_s")
+    names = _series_names(samples)
     kinds = sorted({name.rsplit(".", 1)[-1] for name in names})
     chart = make_subplots(rows=len(kinds), cols=1, subplot_titles=kinds, shared_xaxes=True)
     for name in names:
@@ -131,7 +136,7 @@ def write_picture(summary: dict[str, Any], path: Path) -> bool:
     kinds = ("log_files", "disk_files", "live_files", "rss_mb")
     figure, axes = pyplot.subplots(len(kinds), 1, figsize=(10, 11), sharex=True)
     for axis, kind in zip(axes, kinds, strict=True):
-        for name in dict.fromkeys(k for s in samples for k in s if k.endswith(f".{kind}")):
+        for name in (n for n in _series_names(samples) if n.endswith(f".{kind}")):
             points = [
                 (started + timedelta(seconds=s["at_s"]), s[name]) for s in samples if name in s
             ]

@@ -147,11 +147,7 @@ def _maintain_table(
         result.compacted = True
     if name in _EXPIRING:
         result.rows_deleted = _expire_runs(spark, settings, name, _EXPIRING[name])
-    retain_hours = vacuum_retain_hours(settings)
-    if retain_hours is None:
-        table.vacuum()
-    else:
-        table.vacuum(retain_hours)
+    table.vacuum(vacuum_retain_hours(settings))  # None: the table's own retention
     result.files_vacuumed = _files_deleted_by_last_vacuum(table)
 
 
@@ -278,7 +274,7 @@ def vacuum_retain_hours(settings: Settings) -> int | None:
     the millisecond; one longer than the log's (which the property may not exceed) is rounded
     up, keeping files a little longer, never shorter."""
     seconds = interval_seconds(settings.vacuum_retention)
-    if seconds % 3600 and settings.tombstone_retention == settings.vacuum_retention:
+    if seconds % 3600 and seconds <= interval_seconds(settings.log_retention):
         return None
     return math.ceil(seconds / 3600)
 
