@@ -99,3 +99,23 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
     rows = table_summary(config.table_path("silver")).rows
     ws.drop(root)
     return {"silver_rows": rows, "stop_s": stop_s, "memory": sampler.report()}
+
+
+def python_parts(name: str, pid: int) -> dict[str, float]:
+    """The Python side of one watched tree, split so a soak can say which part grows:
+    `<name>.rss_mb` and `<name>.threads` (the process itself), `<name>_workers.rss_mb` and
+    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep)."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        workers = []
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "java" not in child.name().lower():
+                    workers.append(child.memory_info().rss / MB)
+        return {
+            f"{name}.rss_mb": root.memory_info().rss / MB,
+            f"{name}.threads": root.num_threads(),
+            f"{name}_workers.rss_mb": sum(workers),
+            f"{name}_workers.processes": len(workers),
+        }
+    return {}

@@ -1,9 +1,10 @@
 """Soak: the continuous service at a steady tick rate with short retention and frequent
 maintenance (half an hour reaches the steady state a week at the defaults would). Every
 `--sample-s` it records per table live data and `_delta_log` files and MB, model folders, RSS
-by role and the ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json and
-.html and prints whether each series levelled off: its mean over the last third of the run
-against the second third (a series growing linearly grows by about 40% between them)."""
+by role (and of the service and producer apart from the Python workers below them) and the
+ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json, .html and .png and
+prints whether each series levelled off: its mean over the last third of the run against the
+second third (a series growing linearly grows by about 40% between them)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import RESULTS_DIR, Workspace, financelake, new_stamp, setup_process, wait_for
-from bench.memory import MB, RssSampler
+from bench.memory import MB, RssSampler, python_parts
 from bench.report import save_json
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
@@ -196,6 +197,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                     if child.poll() is not None:
                         raise RuntimeError(f"{name} exited early; {ws.tail(name)}")
                 rss = {f"{k}.rss_mb": v for k, v in memory.series[-1].items() if k != "t"}
+                rss |= python_parts("service", service.pid) | python_parts("producer", producer.pid)
                 sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
                 last = datetime.now(UTC)
                 samples.append(sample)
