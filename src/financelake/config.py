@@ -197,12 +197,12 @@ class Settings(BaseSettings):
     position_size: float = Field(default=1.0, gt=0, le=1)
     fee_rate: float = Field(default=0.001, ge=0, lt=1)
     allow_short: bool = False
-    # Exploration starts fully random and decays per episode; alpha is the floor of a
-    # 1 / visits learning rate (see rl/agent.py). Measured on the simulator's trend model.
+    # Every episode learns every position and action at every training bar (rl/backtest.py), so
+    # nothing explores; alpha is the floor of a 1 / visits learning rate (see rl/agent.py). A
+    # gamma of 0.99 looks about 100 bars ahead: the mean-reverting model's swings take tens of
+    # bars to pay a round trip's fees, and with 0.9 the agent never traded them.
     rl_alpha: float = Field(default=0.01, gt=0, le=1)
-    rl_gamma: float = Field(default=0.9, ge=0, le=1)
-    rl_epsilon: float = Field(default=1.0, ge=0, le=1)
-    rl_epsilon_decay: float = Field(default=0.7, gt=0, le=1)
+    rl_gamma: float = Field(default=0.99, ge=0, le=1)
     rl_episodes: int = Field(default=10, ge=1)
     # Annualising calendar: "24x7" (the simulator) or "equities" (252 days x 6.5 h).
     market_calendar: Literal["24x7", "equities"] = "24x7"

@@ -214,7 +214,7 @@ its baselines (see rl/compare.py), null when skipped. `agent_return` is the stra
 `excess_vs_exposure_matched` = agent_return - exposure x buy_hold_return, with a 95% block-bootstrap
 interval. alpha/gamma/epsilon/episodes and q_table_source (the table the run started from:
 a snapshot path or "fresh") are the agent's, null for the classifier; `epsilon` is the exploration
-rate the cycle started from."""
+rate the cycle started from (0 since the agent learns every action at every bar; rl/backtest.py)."""
 
 GOLD_RL_EQUITY = StructType(
     [

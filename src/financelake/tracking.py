@@ -74,8 +74,6 @@ _HYPER_PARAMETERS = (
     "allow_short",
     "rl_alpha",
     "rl_gamma",
-    "rl_epsilon",
-    "rl_epsilon_decay",
     "rl_episodes",
     "market_calendar",
     "signal_threshold",

@@ -169,8 +169,6 @@ def trader_hyper(settings: Settings) -> Hyper:
     return Hyper(
         alpha=settings.rl_alpha,
         gamma=settings.rl_gamma,
-        epsilon=settings.rl_epsilon,
-        epsilon_decay=settings.rl_epsilon_decay,
         seed=settings.seed,
     )
 

@@ -95,7 +95,7 @@ def test_precedence_is_flags_then_env_then_file_then_defaults(
     assert shown["rl_alpha"] == {"value": 0.5, "from": "flag"}
     assert shown["topic"] == {"value": "env", "from": "env"}
     assert shown["fee_rate"] == {"value": 0.002, "from": "file"}
-    assert shown["rl_gamma"] == {"value": 0.9, "from": "default"}
+    assert shown["rl_gamma"] == {"value": 0.99, "from": "default"}
     assert shown["sasl_password"] == {"value": "**********", "from": "file"}
     assert "hunter2" not in json.dumps(shown)
     # The same file through the variable, and Settings() anywhere in the process reads it.
@@ -178,5 +178,5 @@ def test_help_lists_the_settings_without_a_short_flag(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     shown = capsys.readouterr().out
-    for flag in ("--fee-rate", "--rl-epsilon-decay", "--spark-driver-memory", "--log-format"):
+    for flag in ("--fee-rate", "--rl-gamma", "--spark-driver-memory", "--log-format"):
         assert flag in shown

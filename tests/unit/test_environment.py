@@ -48,8 +48,6 @@ NON_DEFAULTS: dict[str, object] = {
     "allow_short": True,
     "rl_alpha": 0.2,
     "rl_gamma": 0.8,
-    "rl_epsilon": 0.3,
-    "rl_epsilon_decay": 0.99,
     "rl_episodes": 7,
     "seed": 11,
     "log_level": "DEBUG",

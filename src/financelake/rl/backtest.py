@@ -29,7 +29,7 @@ import pandas as pd
 
 from financelake.rl.agent import QLearningAgent, market_codes, state_index
 from financelake.rl.compare import Judgement, judge
-from financelake.rl.env import TradingEnv
+from financelake.rl.env import BUY, HOLD, SELL, TradingEnv
 from financelake.rl.metrics import Calendar
 from financelake.rl.strategies import EQUITY_COLUMNS, Policy, greedy, play, random_return
 
@@ -65,26 +65,61 @@ def _make_agent(
         return agent
     if agent is not None and Path(agent).exists():
         loaded = QLearningAgent.load(agent, seed=seed)
-        # The table and its decayed epsilon carry over; the learning rates follow the settings.
+        # The table carries over; the learning rates follow the settings.
         loaded.alpha, loaded.gamma = hyper["alpha"], hyper["gamma"]
-        loaded.epsilon_decay = hyper["epsilon_decay"]
         return loaded
-    return QLearningAgent(seed=seed, **hyper)
+    return QLearningAgent(seed=seed, epsilon=0.0, **hyper)
 
 
-def _train_episode(env: TradingEnv, agent: QLearningAgent, codes: npt.NDArray[np.intp]) -> None:
-    """One epsilon-greedy pass over the env's bars, learning after every step."""
-    scale = 1e4 / env.initial_capital  # rewards in basis points of initial capital
-    codes_list: list[int] = codes.tolist()
-    obs, _ = env.reset()
-    state = state_index(codes_list[env.t], float(obs[3]))
-    terminated = False
-    while not terminated:
-        action = agent.act_state(state, explore=True)
-        obs, reward, terminated, _, _ = env.step(action)
-        next_state = state_index(codes_list[env.t], float(obs[3]))
-        agent.update_state(state, action, reward * scale, next_state, terminated)
-        state = next_state
+Fill = tuple[int, int, float, float, int]
+"""(position before, action, fraction invested after the fill, fee in bp of equity, position
+after), positions numbered as `state_index` numbers them."""
+
+
+def _fills(book: Mapping[str, Any]) -> list[Fill]:
+    """What every action does from every position the Q-table tells apart (flat, one
+    `position_size` long, one short when shorting is allowed), by the env's own fill rules.
+
+    The table knows a position's sign, not its size, so it learns one unit: a fill that would
+    add a second unit (possible when `position_size` < 1) is priced as keeping the first, fee
+    included. Pricing the second unit's gain under the first unit's state taught the table that
+    adding was free exposure (on a 99/101 zig-zag it held instead of selling at the top)."""
+    env = TradingEnv(pd.DataFrame({"close": [1.0, 1.0]}), **book)
+    unit = env.position_size
+    fills = []
+    for fraction in [0.0, unit] + ([-unit] if env.allow_short else []):
+        for action in (SELL, HOLD, BUY):
+            invested, fee = env.fill_outcome(fraction, action)
+            invested = max(-unit, min(unit, invested))
+            fills.append(
+                (state_index(0, fraction), action, invested, fee * 1e4, state_index(0, invested))
+            )
+    return fills
+
+
+def _learn_every_position(
+    agent: QLearningAgent,
+    prices: npt.NDArray[np.float64],
+    codes: npt.NDArray[np.intp],
+    fills: list[Fill],
+) -> None:
+    """One pass over a symbol's training bars that learns every (position, action) pair at every
+    bar, not only the one the agent was in (full-information Q-learning).
+
+    A fill moves the book, never the market, so each bar's return prices every action from every
+    position exactly: reward = fraction invested after the fill x the bar's return - the fee, in
+    bp of equity. Learning along one explored path left the long states with few visits: on the
+    mean-reverting model the agent never traded (README, *Trading*). No exploration is needed,
+    and the same bars give the same table.
+    """
+    returns: list[float] = (np.diff(prices) / prices[:-1] * 1e4).tolist()
+    market: list[int] = (codes * 3).tolist()
+    last = len(returns) - 1
+    update = agent.update_state
+    for t, bar_return in enumerate(returns):
+        here, there, terminated = market[t], market[t + 1], t == last
+        for before, action, invested, fee_bp, after in fills:
+            update(here + before, action, invested * bar_return - fee_bp, there + after, terminated)
 
 
 def evaluate_policy(
@@ -146,9 +181,7 @@ def backtest_all(
     allow_short: bool = False,
     agent: QLearningAgent | str | Path | None = None,
     alpha: float = 0.1,
-    gamma: float = 0.95,
-    epsilon: float = 0.1,
-    epsilon_decay: float = 0.995,
+    gamma: float = 0.99,
     episodes: int = 5,
     seed: int = 7,
     test_fraction: float = 0.2,
@@ -162,13 +195,13 @@ def backtest_all(
     `bars` is a dict symbol -> bars or one DataFrame with a `symbol` column; bars need
     `window_start` and `close`. All symbols share one time cutoff (see the module docstring), so
     the table never learns from a bar later than any symbol's first test bar. Training runs
-    `episodes` rounds, each an epsilon-greedy pass over every symbol's training part (epsilon
-    decays once per round); evaluation is greedy, without learning, on each symbol's test part
-    with the final table.
+    `episodes` rounds, each a pass over every symbol's training part that learns every position
+    and action at every bar (`_learn_every_position`); evaluation is greedy, without learning, on
+    each symbol's test part with the final table.
 
     `agent` is an existing agent (learning continues in it), a path to a Q-table JSON file (loaded
-    if it exists, the learned table saved back atomically; alpha, gamma and epsilon_decay follow
-    the arguments), or None (a fresh agent). `seed` seeds a new or loaded agent's exploration.
+    if it exists, the learned table saved back atomically; alpha and gamma follow the arguments),
+    or None (a fresh agent). `seed` seeds the random baseline.
 
     Returns (metrics: one row per symbol with `status` 'ok' or 'skipped' and a `reason`,
     equity: `symbol` + the curve columns of `backtest_symbol`). A symbol with fewer than
@@ -192,7 +225,7 @@ def backtest_all(
 
     splits: dict[str, int] = {}
     skipped: dict[str, str] = {}
-    trainers: list[tuple[TradingEnv, npt.NDArray[np.intp]]] = []
+    trainers: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]] = []
     for symbol, frame in frames.items():
         n_train = _split_index(frame["window_start"].to_numpy(), cutoff)
         n_test = len(frame) - n_train
@@ -207,15 +240,15 @@ def backtest_all(
             splits[symbol] = n_train
             if n_train >= 2:
                 env = TradingEnv(frame.iloc[:n_train], **book)
-                trainers.append((env, market_codes(env.features)))
+                trainers.append((env.prices, market_codes(env.features)))
     for symbol, reason in skipped.items():
         log.info("RL backtest skips %s: %s", symbol, reason)
 
-    hyper = {"alpha": alpha, "gamma": gamma, "epsilon": epsilon, "epsilon_decay": epsilon_decay}
-    learner = _make_agent(agent, seed, hyper)
+    learner = _make_agent(agent, seed, {"alpha": alpha, "gamma": gamma})
+    fills = _fills(book)
     for _ in range(episodes if trainers else 0):
-        for env, codes in trainers:
-            _train_episode(env, learner, codes)
+        for prices, codes in trainers:
+            _learn_every_position(learner, prices, codes, fills)
         learner.end_episode()
     if isinstance(agent, str | Path):
         learner.save(agent)
@@ -241,7 +274,7 @@ def backtest_all(
         "RL backtest: %d symbols evaluated, %d skipped, %d training steps x %d episodes",
         len(splits),
         len(skipped),
-        sum(len(env.prices) - 1 for env, _ in trainers),
+        sum(len(prices) - 1 for prices, _ in trainers),
         episodes,
     )
     equity = (

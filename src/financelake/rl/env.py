@@ -7,6 +7,7 @@ close and its reward is the change in equity up to bar t+1's close, net of the f
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -23,20 +24,28 @@ TREND_BARS = 5
 """Look-back of the trend feature (return over this many bars)."""
 VOLATILITY_BARS = 10
 """Window of the volatility feature (std of one-bar returns)."""
+MEAN_BARS = 60
+"""Window of the mean the deviation feature measures from (mean of log closes)."""
+DEVIATION_BOUND = 50.0
+"""The deviation feature is clipped to ±this (in one-bar volatilities)."""
 
-FEATURES = ("return_1", f"return_{TREND_BARS}", "volatility", "position")
+FEATURES = ("return_1", f"return_{TREND_BARS}", "volatility", "deviation", "position")
 """Names of the observation's components, in order."""
+POSITION = FEATURES.index("position")
+"""Where the observation holds the position fraction (the market features come before it)."""
 
 Observation = npt.NDArray[np.float32]
 
 
 def market_features(close: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    """The market part of the observation for every bar, shape (n, 3), from closes up to each bar.
+    """The market part of the observation for every bar, shape (n, 4), from closes up to each bar.
 
-    Columns: last-bar return, return over `TREND_BARS` bars, and the std of the last
-    `VOLATILITY_BARS` one-bar returns (volatility relative to price). Early bars use the history
-    they have (the first bar's returns are 0). Only past closes enter row t, so precomputing the
-    whole array is not look-ahead; values are clipped to the observation space's bounds.
+    Columns: last-bar return, return over `TREND_BARS` bars, the std of the last
+    `VOLATILITY_BARS` one-bar returns (volatility relative to price), and the deviation: how far
+    the log close lies from its mean over the last `MEAN_BARS` bars, in those volatilities (what a
+    mean-reverting market pays for; 0 while volatility is 0). Early bars use the history they have
+    (the first bar's returns are 0). Only past closes enter row t, so precomputing the whole
+    array is not look-ahead; values are clipped to the observation space's bounds.
     """
     n = len(close)
     r1 = np.zeros(n)
@@ -44,7 +53,17 @@ def market_features(close: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
     lagged = close[np.maximum(np.arange(n) - TREND_BARS, 0)]
     rk = close / lagged - 1.0
     vol = pd.Series(r1).rolling(VOLATILITY_BARS, min_periods=1).std(ddof=0).to_numpy()
-    out = np.column_stack([np.clip(r1, -1, 1), np.clip(rk, -1, 1), np.clip(vol, 0, 1)])
+    log_close = np.log(close)
+    mean = pd.Series(log_close).rolling(MEAN_BARS, min_periods=1).mean().to_numpy()
+    deviation = np.divide(log_close - mean, vol, out=np.zeros(n), where=vol > 0)
+    out = np.column_stack(
+        [
+            np.clip(r1, -1, 1),
+            np.clip(rk, -1, 1),
+            np.clip(vol, 0, 1),
+            np.clip(deviation, -DEVIATION_BOUND, DEVIATION_BOUND),
+        ]
+    )
     return out.astype(np.float32)
 
 
@@ -116,8 +135,8 @@ class TradingEnv(gym.Env[Observation, int]):
 
         self.action_space = spaces.Discrete(3)
         self.observation_space = spaces.Box(
-            low=np.array([-1, -1, 0, -1], dtype=np.float32),
-            high=np.array([1, 1, 1, 1], dtype=np.float32),
+            low=np.array([-1, -1, 0, -DEVIATION_BOUND, -1], dtype=np.float32),
+            high=np.array([1, 1, 1, DEVIATION_BOUND, 1], dtype=np.float32),
             dtype=np.float32,
         )
         self._reset_book()
@@ -172,6 +191,17 @@ class TradingEnv(gym.Env[Observation, int]):
         self.trades += 1
         return 1 if qty > 0 else -1
 
+    def fill_outcome(self, fraction: float, action: int) -> tuple[float, float]:
+        """For a book holding `fraction` of its equity in shares (negative: short) at this bar,
+        the fraction held after `action` fills and the fee, both per unit of equity. This book is
+        untouched (a copy fills): it prices the actions an agent did not take (see rl.backtest)."""
+        book = copy.copy(self)
+        price, equity = self.price, self.initial_capital
+        book.shares = fraction * equity / price
+        book.cash, book.fees_paid = equity - book.shares * price, 0.0
+        book._fill(action, price, equity)
+        return book.shares * price / equity, book.fees_paid / equity
+
     def _record_pnl(self, qty: float, price: float, fee: float) -> None:
         """Average-cost book: a fill against the open position closes part of it; count wins."""
         held = self.shares
@@ -194,7 +224,7 @@ class TradingEnv(gym.Env[Observation, int]):
     # Gymnasium API -----------------------------------------------------------------------------
     def _obs(self) -> Observation:
         f = self.features[self.t]
-        return np.array((f[0], f[1], f[2], self._position_fraction()), dtype=np.float32)
+        return np.array((*f, self._position_fraction()), dtype=np.float32)
 
     def _info(self, executed: int = 0) -> dict[str, Any]:
         return {

@@ -26,16 +26,15 @@ START, END = "start", "end"
 
 @dataclass(frozen=True)
 class Hyper:
-    """The learning parameters from the settings; a loaded table keeps its own epsilon."""
+    """The learning parameters from the settings. The trader learns every action at every bar
+    (rl.backtest), so it never explores: epsilon is 0."""
 
     alpha: float
     gamma: float
-    epsilon: float
-    epsilon_decay: float
     seed: int
 
     def fresh(self) -> QLearningAgent:
-        return QLearningAgent(**asdict(self))
+        return QLearningAgent(**asdict(self), epsilon=0.0)
 
     def load(self, path: Path) -> QLearningAgent | None:
         """The table at `path` with these learning rates, or None (missing, or a foreign format)."""
@@ -46,8 +45,8 @@ class Hyper:
         except ValueError as error:
             log.warning("starting the trader afresh: %s", error)
             return None
-        # The table and its decayed epsilon carry over; the learning rates follow the settings.
-        agent.alpha, agent.gamma, agent.epsilon_decay = self.alpha, self.gamma, self.epsilon_decay
+        # The table carries over; the learning rates follow the settings.
+        agent.alpha, agent.gamma = self.alpha, self.gamma
         return agent
 
 

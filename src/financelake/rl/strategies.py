@@ -12,7 +12,7 @@ import pandas as pd
 
 from financelake.rl.agent import QLearningAgent, market_codes, state_index
 from financelake.rl.compare import BookPath
-from financelake.rl.env import BUY, SELL, TradingEnv
+from financelake.rl.env import BUY, POSITION, SELL, TradingEnv
 
 Policy = Callable[[int, npt.NDArray[np.float32]], int]
 """Chooses an action from the bar index and the observation."""
@@ -71,7 +71,7 @@ def greedy(agent: QLearningAgent, env: TradingEnv) -> Policy:
     codes: list[int] = market_codes(env.features).tolist()
 
     def choose(t: int, obs: npt.NDArray[np.float32]) -> int:
-        return agent.act_state(state_index(codes[t], float(obs[3])))
+        return agent.act_state(state_index(codes[t], float(obs[POSITION])))
 
     return choose
 

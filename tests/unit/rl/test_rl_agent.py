@@ -15,10 +15,15 @@ from financelake.rl.agent import N_STATES, market_codes, state_index
 @pytest.mark.parametrize(
     ("obs", "expected"),
     [
-        ((0.0, 0.0, 0.0, 0.0), (4, 1)),  # no history: flat move, flat trend, flat position
-        ((-0.02, -0.05, 0.01, 0.0), (0, 1)),  # z1 = -2, z5 = -2.2: down, down
-        ((0.02, 0.001, 0.01, 0.3), (7, 2)),  # up, flat trend, long
-        ((0.004, 0.05, 0.01, -0.2), (5, 0)),  # flat move (z1 = 0.4), up trend, short
+        # (return_1, return_5, volatility, deviation, position): code = move x 5 + deviation
+        ((0.0, 0.0, 0.0, 0.0, 0.0), (22, 1)),  # no history: flat move and trend, near the mean
+        ((-0.02, -0.05, 0.01, 0.0, 0.0), (2, 1)),  # z1 = -2, z5 = -2.2: down, down
+        ((0.02, 0.001, 0.01, 0.0, 0.3), (37, 2)),  # up, flat trend, long
+        ((0.004, 0.05, 0.01, 0.0, -0.2), (27, 0)),  # flat move (z1 = 0.4), up trend, short
+        ((0.0, 0.0, 0.01, -4.5, 0.0), (20, 1)),  # far below the mean
+        ((0.0, 0.0, 0.01, -3.0, 0.0), (21, 1)),  # below
+        ((0.0, 0.0, 0.01, 2.5, 0.0), (23, 1)),  # above
+        ((0.0, 0.0, 0.01, 9.0, 1.0), (24, 2)),  # far above, long
     ],
 )
 def test_state_discretisation(obs: tuple[float, ...], expected: tuple[int, int]) -> None:
@@ -29,14 +34,19 @@ def test_state_discretisation(obs: tuple[float, ...], expected: tuple[int, int])
 def test_vectorised_and_scalar_states_agree() -> None:
     rng = np.random.default_rng(0)
     obs = np.column_stack(
-        [rng.normal(0, 0.01, 500), rng.normal(0, 0.02, 500), rng.uniform(0, 0.02, 500)]
+        [
+            rng.normal(0, 0.01, 500),
+            rng.normal(0, 0.02, 500),
+            rng.uniform(0, 0.02, 500),
+            rng.normal(0, 4, 500),
+        ]
     )
     obs[::7, 2] = 0.0  # no volatility yet: states must still be defined
     positions = rng.choice([-0.5, 0.0, 1e-9, 0.4], 500)
     full = np.column_stack([obs, positions]).astype(np.float32)
-    codes = market_codes(full[:, :3])
+    codes = market_codes(full[:, :4])
     scalar = [QLearningAgent.state(row) for row in full]
-    assert scalar == [state_index(int(c), float(p)) for c, p in zip(codes, full[:, 3], strict=True)]
+    assert scalar == [state_index(int(c), float(p)) for c, p in zip(codes, full[:, 4], strict=True)]
     assert set(scalar) <= set(range(N_STATES))
 
 

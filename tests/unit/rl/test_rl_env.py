@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 import financelake.rl
 from financelake.rl import BUY, ENV_ID, HOLD, SELL, TradingEnv
-from financelake.rl.env import market_features
+from financelake.rl.env import POSITION, market_features
 
 
 def test_passes_gymnasium_env_checker(make_bars, random_walk) -> None:
@@ -153,7 +153,7 @@ def test_start_keeps_history_for_features(make_bars, random_walk) -> None:
     env = TradingEnv(bars, start=30)
     obs, info = env.reset()
     assert info["t"] == 30
-    np.testing.assert_array_equal(obs[:3], TradingEnv(bars).features[30])
+    np.testing.assert_array_equal(obs[:POSITION], TradingEnv(bars).features[30])
 
 
 @pytest.mark.parametrize(
