@@ -19,7 +19,7 @@ demo: setup
 lint: setup-dev
 	$(BIN)/ruff check src tests bench scripts docker
 	$(BIN)/ruff format --check src tests bench scripts docker
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 test: lint
 	$(BIN)/pytest -q

@@ -198,5 +198,5 @@ def analyse(
 
     second = silver.groupby((silver["kafka_ms"] - first_ms) // 1000)["latency_ms"]
     by_second = pd.DataFrame({"p50": second.quantile(0.5), "p95": second.quantile(0.95)}) / 1000
-    series = by_second.rename_axis("t").reset_index().to_dict("records")
-    return figures, series
+    rows = by_second.rename_axis("t").reset_index().itertuples(index=False)
+    return figures, [{"t": float(t), "p50": float(p50), "p95": float(p95)} for t, p50, p95 in rows]

@@ -85,7 +85,7 @@ def _series_names(samples: list[dict[str, float]]) -> list[str]:
 def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Per series: mean of the second and last thirds and whether it stopped growing."""
     names = _series_names(samples)
-    verdicts = {}
+    verdicts: dict[str, dict[str, Any]] = {}
     for name in names:
         values = [sample[name] for sample in samples if name in sample]
         third = len(values) // 3
