@@ -179,6 +179,10 @@ class Settings(BaseSettings):
 
     # Training cycle (classifier, then trader)
     train_interval_s: float = Field(default=60.0, gt=0)
+    # Each cycle learns from the closed bars of this much market time before the watermark.
+    # Learning from all of Gold made every cycle slower and bigger as Gold grew: a soak's
+    # service RSS rose in steps with it (README, "Running for weeks").
+    training_window: str = "30 days"
     min_labelled_bars: int = Field(default=30, ge=2)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     walk_forward_folds: int = Field(default=0, ge=0)
@@ -245,6 +249,7 @@ class Settings(BaseSettings):
         "predictions_retention",
         "equity_retention",
         "max_future",
+        "training_window",
     )
     @classmethod
     def _valid_interval(cls, value: str) -> str:

@@ -5,7 +5,8 @@ One cycle, in order (the nodes are in `financelake.training_nodes`, the writer i
 
 1. Read Gold at its latest version (or `as_of_version`, Delta time travel) and remember which.
 2. Keep closed bars only: window_end <= watermark = max(last_tick_at) - watermark delay (the
-   same rule as the Gold stream's), so no bar that may still change is used.
+   same rule as the Gold stream's), so no bar that may still change is used; and only those of
+   the last `training_window` of market time before it, so a cycle's cost stays bounded.
 3. `classify`: features and next-bar label per bar, a time split on one global cutoff, a
    pipeline fitted on the training part, AUC with a DeLong interval on the test part. Skipped,
    with the reason, below `min_labelled_bars` labelled bars or `min_test_rows` test rows, or
@@ -39,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from financelake.config import Settings
+from financelake.config import Settings, interval_seconds
 from financelake.errors import LakeError
 from financelake.ml.features import LABEL, training_rows
 from financelake.rl.snapshots import QTableStore
@@ -241,7 +242,9 @@ def _cycle(
     # Spark hands back local naive datetimes; an aware UTC one means the same instant anywhere.
     last_tick = latest[0].astimezone(UTC) if latest and latest[0] else None
     watermark = watermark_from(last_tick, settings.watermark_seconds)
-    rows = gold.transform(training_rows(watermark)).cache()
+    window = timedelta(seconds=interval_seconds(settings.training_window))
+    since = None if watermark is None else watermark - window
+    rows = gold.transform(training_rows(watermark, since)).cache()
     predictions: DataFrame | None = None
     base = {
         "run_id": run_id,

@@ -236,3 +236,16 @@ def test_should_stop_abandons_without_writing(
     for table in RESULT_TABLES:
         assert not Path(settings.table_path(table)).exists(), table
     assert not Path(settings.models_path).exists()
+
+
+def test_a_cycle_learns_from_its_training_window_only(spark: SparkSession, tmp_path: Path) -> None:
+    bars = synthetic_gold(20, 200, seed=5)
+    lake = trained_lake(spark, tmp_path, bars, "window-1", training_window="100 minutes")
+    watermark = bars["last_tick_at"].max() - pd.Timedelta(lake.settings.watermark_delay)
+    since = watermark - pd.Timedelta(minutes=100)
+    inside = bars[(bars["window_start"] >= since) & (bars["window_end"] <= watermark)]
+    assert 0 < len(inside) < len(bars) / 2
+    assert lake.result.closed_bars == len(inside)
+    run = read(spark, lake.settings, "gold_ml", "window-1").iloc[0]
+    assert run["train_start"] == inside["window_start"].min()
+    assert run["status"] == "ok"

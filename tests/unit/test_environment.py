@@ -49,6 +49,7 @@ NON_DEFAULTS: dict[str, object] = {
     "rl_alpha": 0.2,
     "rl_gamma": 0.8,
     "rl_episodes": 7,
+    "training_window": "12 hours",
     "seed": 11,
     "log_level": "DEBUG",
     "log_format": "json",

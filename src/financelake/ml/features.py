@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from financelake.schemas import BAR_PRICES
-from financelake.transforms.gold import closed_bars
+from financelake.transforms.gold import bars_since, closed_bars
 
 TRAILING_BARS = 20
 """History length (closed bars of the symbol) behind `relative_log_volume`."""
@@ -150,18 +150,23 @@ GOLD_INPUTS = (*BAR_PRICES, "avg_price", "price_volatility", "total_volume")
 """The Gold columns the features and the label are made of."""
 
 
-def training_rows(watermark: datetime | None) -> Callable[[DataFrame], DataFrame]:
+def training_rows(
+    watermark: datetime | None, since: datetime | None = None
+) -> Callable[[DataFrame], DataFrame]:
     """Gold bars -> closed bars with features and label, in one partition in a stable order.
 
     Closed means window_end <= watermark (`transforms.gold.closed_bars`); the filter comes first,
-    so an open bar is neither a row nor anybody's next bar. One partition sorted by
-    (window_start, symbol) makes the rows, their order and their partitioning a function of the
-    Gold version alone, which is what makes a re-fit on the same version exact.
+    so an open bar is neither a row nor anybody's next bar. Bars starting before `since` (the
+    training window; None: none) are left out before the features, as if Gold began there.
+    One partition sorted by (window_start, symbol) makes the rows, their order and their
+    partitioning a function of the Gold version (and the window) alone, which is what makes a
+    re-fit on the same version exact.
     """
 
     def _rows(gold: DataFrame) -> DataFrame:
         return (
             gold.transform(closed_bars(watermark))
+            .transform(bars_since(since))
             .select(*GOLD_INPUTS)
             .transform(bar_features())
             .transform(next_bar_label())

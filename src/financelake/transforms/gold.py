@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -51,6 +51,20 @@ def closed_bars(watermark: datetime | None) -> Callable[[DataFrame], DataFrame]:
         return bars.where(F.col("window_end") <= F.lit(watermark))
 
     return _closed
+
+
+def bars_since(start: datetime | None) -> Callable[[DataFrame], DataFrame]:
+    """Only bars whose window starts at or after `start` (None: every bar). The `date` filter is
+    the same condition on Gold's partition column, so Delta skips the older days' files."""
+
+    def _since(bars: DataFrame) -> DataFrame:
+        if start is None:
+            return bars
+        recent = F.col("window_start") >= F.lit(start)
+        day = (start if start.tzinfo else start.replace(tzinfo=UTC)).astimezone(UTC).date()
+        return bars.where((F.col("date") >= F.lit(day)) & recent)
+
+    return _since
 
 
 def watermark_from(latest_event_time: datetime | None, delay_s: float) -> datetime | None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from financelake.schemas import GOLD
-from financelake.transforms.gold import aggregate_bars, closed_bars, watermark_from
+from financelake.transforms.gold import aggregate_bars, bars_since, closed_bars, watermark_from
 from financelake.transforms.silver import (
     flag_late,
     flag_repeats,
@@ -259,3 +259,22 @@ def test_only_bars_ended_before_the_watermark_are_closed(spark: SparkSession) ->
     closed = bars.transform(closed_bars(watermark)).select("window_start").collect()
     assert [row.window_start for row in closed] == [datetime(2026, 1, 7, 15, 0)]
     assert bars.transform(closed_bars(None)).count() == 0
+
+
+def test_the_training_window_keeps_bars_from_its_start_across_midnight(spark: SparkSession) -> None:
+    ticks = silver_ticks(
+        spark,
+        [
+            ("A", datetime(2026, 1, 6, 23, 0, 5), 100.0, 1),
+            ("A", datetime(2026, 1, 6, 23, 30, 5), 101.0, 1),
+            ("A", datetime(2026, 1, 7, 0, 10, 5), 102.0, 1),
+        ],
+    )
+    bars = ticks.transform(aggregate_bars("1 minute"))
+    since = datetime(2026, 1, 6, 23, 30, tzinfo=UTC)
+    kept = bars.transform(bars_since(since)).orderBy("window_start").collect()
+    assert [row.window_start for row in kept] == [
+        datetime(2026, 1, 6, 23, 30),
+        datetime(2026, 1, 7, 0, 10),
+    ]
+    assert bars.transform(bars_since(None)).count() == 3
