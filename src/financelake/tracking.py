@@ -61,6 +61,7 @@ TRADER_FIGURES = (
 _HYPER_PARAMETERS = (
     "bar_interval",
     "watermark_delay",
+    "training_window",
     "min_labelled_bars",
     "test_fraction",
     "walk_forward_folds",
