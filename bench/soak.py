@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--retention", default="10 minutes")
     parser.add_argument("--maintenance-s", type=float, default=120.0)
-    # The market runs ~250x faster than the clock here: a day of bars in about six minutes.
+    # The market runs ~220x faster than the clock here: a day of bars in about seven minutes.
     parser.add_argument("--training-window", default="1 day", help="market time trained on")
     parser.add_argument("--keep", action="store_true", help="keep the lake and broker data")
     parser.add_argument(
