@@ -65,7 +65,7 @@ class RssSampler:
     def _role(self, process: psutil.Process) -> str:
         if process.pid == self.broker_pid:
             return "broker"
-        return "spark_jvm" if "java" in process.name().lower() else "python"
+        return "spark_jvm" if _is_jvm(process) else "python"
 
     def report(self) -> dict[str, Any]:
         """`peak_<role>_mb`, `peak_total_mb` and the series (MB per role, for the chart)."""
@@ -110,7 +110,7 @@ def python_parts(name: str, pid: int) -> dict[str, float]:
         workers = []
         for child in root.children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if "java" not in child.name().lower():
+                if not _is_jvm(child):
                     workers.append(child.memory_info().rss / MB)
         return {
             f"{name}.rss_mb": root.memory_info().rss / MB,
@@ -119,3 +119,7 @@ def python_parts(name: str, pid: int) -> dict[str, float]:
             f"{name}_workers.processes": len(workers),
         }
     return {}
+
+
+def _is_jvm(process: psutil.Process) -> bool:
+    return "java" in process.name().lower()

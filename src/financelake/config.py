@@ -301,6 +301,10 @@ class Settings(BaseSettings):
         return interval_seconds(self.watermark_delay)
 
     @property
+    def training_window_seconds(self) -> int:
+        return interval_seconds(self.training_window)
+
+    @property
     def max_future_seconds(self) -> int:
         return interval_seconds(self.max_future)
 

@@ -49,7 +49,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from financelake.config import Settings, interval_seconds
+from financelake.config import Settings
 from financelake.errors import LakeError
 from financelake.ml.features import LABEL, training_rows
 from financelake.rl.snapshots import QTableStore
@@ -242,7 +242,7 @@ def _cycle(
     # Spark hands back local naive datetimes; an aware UTC one means the same instant anywhere.
     last_tick = latest[0].astimezone(UTC) if latest and latest[0] else None
     watermark = watermark_from(last_tick, settings.watermark_seconds)
-    window = timedelta(seconds=interval_seconds(settings.training_window))
+    window = timedelta(seconds=settings.training_window_seconds)
     since = None if watermark is None else watermark - window
     rows = gold.transform(training_rows(watermark, since)).cache()
     predictions: DataFrame | None = None
