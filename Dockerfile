@@ -39,7 +39,7 @@ COPY jvm/pom.xml jvm/pom.xml
 COPY scripts/ scripts/
 COPY src/ src/
 # --no-venv: install into this stage's interpreter (/opt/venv, first on PATH); the jars land in
-# /app/.jars. The cache mounts only speed up rebuilds; they are not part of the image.
+# /app/.jars. No class-data archive: it belongs to one JDK, and this stage's is Maven's. The cache mounts only speed up rebuilds; they are not part of the image.
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=cache,target=/root/.m2 \
     --mount=type=secret,id=ca-bundle \
@@ -48,7 +48,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
  && if [ -f /run/secrets/java-cacerts ]; then \
         export MAVEN_OPTS="-Djavax.net.ssl.trustStore=/run/secrets/java-cacerts"; \
     fi \
- && scripts/setup.sh --no-venv \
+ && FINANCELAKE_CLASS_ARCHIVE=false scripts/setup.sh --no-venv \
  && python -m compileall -q src
 
 # ---- runtime ----------------------------------------------------------------------------------------

@@ -371,9 +371,12 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    from financelake.class_archive import record_archive
     from financelake.jars import resolve_jars
 
     print(resolve_jars(settings.jars_dir))
+    if settings.class_archive:
+        print(record_archive(settings.jars_dir))
     return 0
 
 

@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
     spark_ui: bool = True
+    # Record (`financelake setup`) and map the driver's class-data archive (class_archive.py).
+    class_archive: bool = True
     shuffle_partitions: int = Field(default=4, ge=1)
 
     # Pipeline

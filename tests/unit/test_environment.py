@@ -29,6 +29,7 @@ NON_DEFAULTS: dict[str, object] = {
     "spark_master": "spark://master:7077",
     "spark_driver_memory": "3g",
     "spark_ui": False,
+    "class_archive": False,
     "shuffle_partitions": 9,
     "bar_interval": "5 minutes",
     "watermark_delay": "1 minute",

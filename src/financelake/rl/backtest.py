@@ -115,11 +115,12 @@ def _learn_every_position(
     returns: list[float] = (np.diff(prices) / prices[:-1] * 1e4).tolist()
     market: list[int] = (codes * 3).tolist()
     last = len(returns) - 1
-    update = agent.update_state
-    for t, bar_return in enumerate(returns):
-        here, there, terminated = market[t], market[t + 1], t == last
-        for before, action, invested, fee_bp, after in fills:
-            update(here + before, action, invested * bar_return - fee_bp, there + after, terminated)
+    steps = enumerate(zip(returns, market[:-1], market[1:], strict=True))
+    agent.learn(
+        (here + before, action, invested * bar_return - fee_bp, there + after, t == last)
+        for t, (bar_return, here, there) in steps
+        for before, action, invested, fee_bp, after in fills
+    )
 
 
 def evaluate_policy(
