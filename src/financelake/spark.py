@@ -52,8 +52,9 @@ def build_spark(
 ) -> SparkSession:
     """Create (or return the running) SparkSession configured for Delta and the Kafka source.
 
-    A local driver maps the classes of the archive `financelake setup` recorded (see
-    `class_archive`); `archive_classes_to` records one instead, when this JVM exits."""
+    The driver JVM maps the classes of the archive `financelake setup` recorded (see
+    `class_archive`); `archive_classes_to` records one instead, when this JVM exits. Under
+    spark-submit the JVM runs already, with the options given there."""
     # Under spark-submit the JVM already runs with the master (and driver options) given there;
     # setting the master here would silently replace it.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ

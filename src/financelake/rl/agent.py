@@ -153,8 +153,8 @@ class QLearningAgent:
 
         The steps run on Python lists, copied back into `q` and `visits` at the end: indexing a
         numpy array one element at a time cost more than the arithmetic, and a backtest takes
-        millions of steps (100,000 bars x 6 fills x 10 episodes; measured in the README,
-        *Trading*). Python floats are IEEE doubles, so the table is the same to the bit.
+        millions of steps (100,000 bars x 6 fills x 10 episodes; measured in the README, *The
+        models, honestly*). Python floats are IEEE doubles, so the table is the same to the bit.
         """
         q: list[list[float]] = self.q.tolist()
         visits: list[list[float]] = self.visits.tolist()

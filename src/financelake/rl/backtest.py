@@ -109,8 +109,8 @@ def _learn_every_position(
     A fill moves the book, never the market, so each bar's return prices every action from every
     position exactly: reward = fraction invested after the fill x the bar's return - the fee, in
     bp of equity. Learning along one explored path left the long states with few visits: on the
-    mean-reverting model the agent never traded (README, *Trading*). No exploration is needed,
-    and the same bars give the same table.
+    mean-reverting model the agent never traded (README, *The models, honestly*). No
+    exploration is needed, and the same bars give the same table.
     """
     returns: list[float] = (np.diff(prices) / prices[:-1] * 1e4).tolist()
     market: list[int] = (codes * 3).tolist()
