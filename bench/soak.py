@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import RESULTS_DIR, Workspace, financelake, new_stamp, setup_process, wait_for
-from bench.memory import MB, RssSampler, python_parts
+from bench.memory import MB, MemorySampler, python_parts
 from bench.report import save_json
 from financelake.catalog import INGEST_QUERY
 from financelake.config import TABLES, Settings
@@ -176,7 +176,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             max_future="3650 days", training_window=args.training_window, **retention,
         )  # fmt: skip
         produce = ["produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"]
-        with RssSampler(ws.broker_pid, interval_s=args.sample_s) as memory:
+        with MemorySampler(ws.broker_pid, interval_s=args.sample_s) as memory:
             service = ws.spawn(financelake("run"), "service", config)
             producer = ws.spawn(financelake(*produce), "producer", config)
             memory.watch(service.pid)

@@ -15,7 +15,7 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from bench.harness import Workspace, financelake
-from bench.memory import RssSampler
+from bench.memory import MemorySampler
 from bench.worker import FLOOR_QUERY
 from financelake.catalog import STREAM_QUERIES, TABLE_NAMES
 from financelake.config import Settings
@@ -143,7 +143,7 @@ def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> F
     `with_files`, F's figures under `files`."""
     root = ws.path(f"drain-{ticks}")
     config = ws.settings(topic, root)
-    with RssSampler(ws.broker_pid) as sampler:
+    with MemorySampler(ws.broker_pid) as sampler:
         argv = financelake("run", "--available-now")
         wall = ws.run(argv, f"drain-{ticks}", config, watch=sampler.watch)
     figures = _two_rates(ticks, wall, config.lake_root, STREAM_QUERIES)

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from bench.latency import closed_bar_lag_ms, percentiles
-from bench.memory import RssSampler
+from bench.memory import MB, MemorySampler
 from bench.run import QUICK, Bench
 from bench.targets import TARGETS, distance
 from bench.throughput import _two_rates, scaling_fit, steady_span
@@ -124,7 +125,7 @@ def test_every_figure_key_and_every_target_is_documented_in_the_readme(
     drained_lake: str,
 ) -> None:
     bench = Bench(None, QUICK, {"B1", "B3", "P", "S", "L", "M", "F"}, [1000.0])  # type: ignore[arg-type]
-    sampler = RssSampler(None)
+    sampler = MemorySampler(None)
     sampler.series = [{"t": 0.5, "broker": 400.0, "spark_jvm": 900.0, "python": 100.0}]
     rates = _two_rates(13_000, 10.0, drained_lake, ("ingest", "gold"))
     bench.keep("b1", {"confluent_ticks_per_s": 1.0, "confluent_mb_per_s": 1.0})
@@ -160,10 +161,33 @@ def test_the_sampler_counts_a_watched_python_process_as_python() -> None:
     try:
         assert child.stdout is not None
         child.stdout.readline()  # its interpreter is loaded: a process just forked is tiny
-        sampler = RssSampler(None)
+        sampler = MemorySampler(None)
         sampler.watch(child.pid)
         usage = sampler.sample()
     finally:
         child.communicate(b"")
     assert usage["python"] > 1
     assert usage["broker"] == usage["spark_jvm"] == 0
+
+
+def test_the_sampler_counts_pages_a_forked_child_shares_with_its_parent_once() -> None:
+    # 200 MB touched, then a fork that keeps them copy-on-write, as PySpark forks its workers.
+    script = (
+        'import os, sys; block = b"x" * (200 * 2**20); '
+        "pid = os.fork(); print('up', flush=True); sys.stdin.read()"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=PIPE, stdout=PIPE)
+    try:
+        assert parent.stdout is not None
+        parent.stdout.readline()
+        parent.stdout.readline()  # both processes are up, the block shared
+        tree = [psutil.Process(parent.pid), *psutil.Process(parent.pid).children()]
+        resident = sum(p.memory_info().rss for p in tree) / MB
+        sampler = MemorySampler(None)
+        sampler.watch(parent.pid)
+        counted = sampler.sample()["python"]
+    finally:
+        parent.communicate(b"")
+    assert len(tree) == 2
+    assert resident > 400  # each process's resident size holds the block
+    assert 200 < counted < 300  # the block counted once
