@@ -39,7 +39,8 @@ COPY jvm/pom.xml jvm/pom.xml
 COPY scripts/ scripts/
 COPY src/ src/
 # --no-venv: install into this stage's interpreter (/opt/venv, first on PATH); the jars land in
-# /app/.jars. No class-data archive: it belongs to one JDK, and this stage's is Maven's. The cache mounts only speed up rebuilds; they are not part of the image.
+# /app/.jars. No class-data archive: it belongs to one JDK, and this stage's is Maven's. The
+# cache mounts only speed up rebuilds; they are not part of the image.
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=cache,target=/root/.m2 \
     --mount=type=secret,id=ca-bundle \

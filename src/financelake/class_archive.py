@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from financelake.jars import installed_stamp
+
 log = logging.getLogger(__name__)
 
 ARCHIVE = "spark-classes.jsa"
@@ -41,15 +43,14 @@ def archive_path(jars_dir: Path) -> Path:
 def usable_archive(jars_dir: Path) -> Path | None:
     """The archive recorded for these jars and this JDK, or None."""
     archive = archive_path(jars_dir)
-    stamp = jars_dir / _STAMP
-    if archive.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(jars_dir):
-        return archive
-    return None
+    recorded = _recorded_stamp(jars_dir)
+    return archive if recorded is not None and recorded == _stamp(jars_dir) else None
 
 
 def record_archive(jars_dir: Path) -> str:
     """Record the archive unless the one there is current; say what was done."""
-    if usable_archive(jars_dir) is not None:
+    stamp = _stamp(jars_dir)
+    if _recorded_stamp(jars_dir) == stamp:
         return f"Spark class archive up to date in {jars_dir}"
     archive = archive_path(jars_dir)
     archive.unlink(missing_ok=True)
@@ -68,8 +69,16 @@ def record_archive(jars_dir: Path) -> str:
         log.warning("recording the class archive failed:\n%s", result.stderr.strip()[-2000:])
         return "Spark class archive not recorded (see the warning); Spark starts slower"
     partial.rename(archive)
-    (jars_dir / _STAMP).write_text(_stamp(jars_dir) + "\n")
+    (jars_dir / _STAMP).write_text(stamp + "\n")
     return f"Spark class archive recorded: {archive} ({archive.stat().st_size >> 20} MB)"
+
+
+def _recorded_stamp(jars_dir: Path) -> str | None:
+    """The stamp the archive in `jars_dir` was recorded under (None: no archive there)."""
+    stamp = jars_dir / _STAMP
+    if not archive_path(jars_dir).is_file() or not stamp.is_file():
+        return None
+    return stamp.read_text().strip()
 
 
 def _stamp(jars_dir: Path) -> str:
@@ -85,7 +94,7 @@ def _stamp(jars_dir: Path) -> str:
         ).stderr
     except OSError as error:
         version = f"no java: {error}"
-    jars = (jars_dir / ".stamp").read_text() if (jars_dir / ".stamp").is_file() else ""
+    jars = installed_stamp(jars_dir) or ""
     text = f"{jars}|{Path(pyspark.__file__).parent}|{os.path.realpath(java)}|{version}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

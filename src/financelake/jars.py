@@ -28,11 +28,17 @@ _STAMP = ".stamp"
 _VERSIONED_JAR = re.compile(r"^(?P<name>.+?)-\d[\w.\-]*\.jar$")
 
 
+def installed_stamp(jars_dir: Path) -> str | None:
+    """The stamp of the jars resolved into `jars_dir` (None: none resolved there)."""
+    path = jars_dir / _STAMP
+    return path.read_text().strip() if path.is_file() else None
+
+
 def resolve_jars(jars_dir: Path) -> str:
     """Resolve the jars into `jars_dir` unless they are there already; say what was done."""
     pom = importlib.resources.files("financelake").joinpath("jvm/pom.xml").read_bytes()
     stamp = hashlib.sha256(pom + pyspark.__version__.encode()).hexdigest()[:16]
-    if (jars_dir / _STAMP).is_file() and (jars_dir / _STAMP).read_text().strip() == stamp:
+    if installed_stamp(jars_dir) == stamp:
         return f"JVM jars up to date in {jars_dir}"
     maven = shutil.which("mvn")
     if maven is None:
