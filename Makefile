@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up what they need.
-.PHONY: setup setup-dev demo test lint unit integration cluster faults wheel-test constraints bench soak clean docker-test
+.PHONY: setup setup-dev demo test lint unit integration cluster faults wheel-test constraints bench soak strategies clean docker-test
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,9 +17,9 @@ demo: setup
 	$(BIN)/financelake demo $(ARGS)
 
 lint: setup-dev
-	$(BIN)/ruff check src tests bench scripts docker
-	$(BIN)/ruff format --check src tests bench scripts docker
-	$(BIN)/mypy src bench
+	$(BIN)/ruff check src tests bench studies scripts docker
+	$(BIN)/ruff format --check src tests bench studies scripts docker
+	$(BIN)/mypy src bench studies
 
 test: lint
 	$(BIN)/pytest -q
@@ -65,5 +65,10 @@ bench: setup-dev
 soak: setup-dev
 	$(BIN)/python -m bench.soak $(ARGS)
 
+# What the trader, the classifier's signal and every baseline earn on five kinds of market.
+# make strategies ARGS="--seeds 10"
+strategies: setup-dev
+	$(BIN)/python -m studies.strategies $(ARGS)
+
 clean:
-	rm -rf lake .financelake bench/results test-artifacts
+	rm -rf lake .financelake bench/results studies/results test-artifacts

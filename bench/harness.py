@@ -3,10 +3,8 @@ stopped on the way out (also on Ctrl+C or an exception)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from financelake.children import start_child, stop_children
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -59,8 +58,8 @@ class Workspace:
 
     def close(self) -> None:
         """Stop every child and the broker; delete lakes and broker data, keep the logs."""
-        for child in list(reversed(self._children)):
-            self.stop(child, timeout_s=40.0)
+        stop_children(self._children[::-1], signal.SIGTERM, timeout_s=40.0)
+        self._children.clear()
         if self.broker is not None:
             self.broker.stop()
         if not self.keep and self.root.exists():
@@ -98,39 +97,19 @@ class Workspace:
         return config
 
     def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group with `config` (and this broker's data folder)
-        in its environment, its output into logs/<name>.log."""
+        """Start a child with `config` (and this broker's data folder) in its environment, its
+        output into logs/<name>.log."""
         own = config.model_copy(update={"kafka_data_dir": self.path("kafka")})
-        with self.log_file(name).open("ab") as out:
-            child = subprocess.Popen(
-                list(argv),
-                cwd=REPO_ROOT,
-                env=settings_env(own) | {"PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        env = settings_env(own) | {"PYTHONUNBUFFERED": "1"}
+        child = start_child(argv, env, self.log_file(name), cwd=REPO_ROOT)
         self._children.append(child)
         return child
 
     def stop(self, child: subprocess.Popen[bytes], timeout_s: float = 60.0) -> float:
-        """SIGTERM the child alone (signalling its group would reach the Spark JVM, which exits
-        at once), SIGKILL its group after the timeout; the seconds it took."""
-        started = time.monotonic()
-        if child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("pid %d ignored SIGTERM for %.0f s; killing it", child.pid, timeout_s)
-        # Whatever the child left in its group (a JVM whose parent died) goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+        """SIGTERM the child, SIGKILL its group after the timeout: the seconds it took."""
         if child in self._children:
             self._children.remove(child)
-        return time.monotonic() - started
+        return stop_children([child], signal.SIGTERM, timeout_s)[0]
 
     def run(
         self,
@@ -183,11 +162,6 @@ def setup_process() -> None:
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def financelake(*args: str) -> list[str]:
-    """Command line of the `financelake` CLI in this interpreter."""
-    return [sys.executable, "-m", "financelake", *args]
 
 
 def wait_for(

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from bench import spark_jobs
-from bench.harness import Workspace, financelake, wait_for
+from bench.harness import Workspace, wait_for
 from bench.throughput import Figures, files_by_table
 from financelake.catalog import GOLD_QUERY, INGEST_QUERY, STREAMED_TABLES
+from financelake.children import cli_command
 from financelake.config import Settings
 from financelake.lake.history import commits, rows_by_commit
 from financelake.lake.kafka_offsets import TopicOffsets
@@ -49,7 +50,7 @@ def continuous_run(
     train = ["--no-train"] if train_interval_s is None else [
         "--train-interval", str(train_interval_s)
     ]  # fmt: skip
-    service = ws.spawn(financelake("run", *train), name, config)
+    service = ws.spawn(cli_command("run", *train), name, config)
     try:
         ready_s = wait_for(
             lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,

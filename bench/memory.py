@@ -15,7 +15,8 @@ from typing import Any
 
 import psutil
 
-from bench.harness import Workspace, financelake, wait_for
+from bench.harness import Workspace, wait_for
+from financelake.children import cli_command
 from financelake.kafka.broker import free_port
 from financelake.lake.read import table_summary
 
@@ -91,7 +92,7 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
     # preflight fails when it looks before the market has created a new topic.
     config = ws.new_topic(f"demo-{ws.stamp}", root)
     with MemorySampler(ws.broker_pid) as sampler:
-        demo = ws.spawn(financelake("demo", "--port", str(free_port())), "demo", config)
+        demo = ws.spawn(cli_command("demo", "--port", str(free_port())), "demo", config)
         sampler.watch(demo.pid)
         try:
             wait_for(lambda: table_summary(config.table_path("silver")).exists, 600, "demo", demo)
@@ -108,14 +109,11 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
 def python_parts(name: str, pid: int) -> dict[str, float]:
     """The Python side of one watched tree, split so a soak can say which part grows:
     `<name>.rss_mb` and `<name>.threads` (the process itself), `<name>_workers.rss_mb` and
-    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep)."""
+    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep).
+    Empty when a process ended while it was read."""
     with contextlib.suppress(psutil.Error):
         root = psutil.Process(pid)
-        workers = []
-        for child in root.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if not _is_jvm(child):
-                    workers.append(child.memory_info().rss / MB)
+        workers = [p.memory_info().rss / MB for p in root.children(True) if not _is_jvm(p)]
         return {
             f"{name}.rss_mb": root.memory_info().rss / MB,
             f"{name}.threads": root.num_threads(),

@@ -2,9 +2,9 @@
 maintenance (half an hour reaches the steady state a week at the defaults would). Every
 `--sample-s` it records per table live data and `_delta_log` files and MB, model folders, RSS
 by role (and of the service and producer apart from the Python workers below them) and the
-ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json, .html and .png and
-prints whether each series levelled off: its mean over the last third of the run against the
-second third (a series growing linearly grows by about 40% between them)."""
+ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json and .png and prints
+whether each series levelled off: its mean over the last third of the run against the second
+third (a series growing linearly grows by about 40% between them)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS_DIR, Workspace, financelake, new_stamp, setup_process, wait_for
+from bench.harness import RESULTS_DIR, Workspace, new_stamp, setup_process, wait_for
 from bench.memory import MB, MemorySampler, python_parts
 from bench.report import save_json
 from financelake.catalog import INGEST_QUERY
+from financelake.children import cli_command
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
 from financelake.lake.read import table_summaries, table_summary
@@ -105,35 +106,18 @@ def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     return verdicts
 
 
-def write_chart(samples: list[dict[str, float]], path: Path) -> None:
-    """One HTML page: a panel per kind of series (live files, log files, RSS, ...) over minutes."""
-    from plotly.subplots import make_subplots
-
-    names = _series_names(samples)
-    kinds = sorted({name.rsplit(".", 1)[-1] for name in names})
-    chart = make_subplots(rows=len(kinds), cols=1, subplot_titles=kinds, shared_xaxes=True)
-    for name in names:
-        minutes = [s["at_s"] / 60 for s in samples if name in s]
-        values = [s[name] for s in samples if name in s]
-        row = kinds.index(name.rsplit(".", 1)[-1]) + 1
-        chart.add_scatter(x=minutes, y=values, name=name, row=row, col=1)
-    chart.update_layout(height=250 * len(kinds), title="FinanceLake soak (minutes)")
-    chart.write_html(path, include_plotlyjs=True)
-
-
-def write_picture(summary: dict[str, Any], path: Path) -> bool:
+def write_picture(summary: dict[str, Any], path: Path) -> None:
     """A PNG of the series that decide whether the lake is bounded (log, data files on disk and
-    live, RSS) against UTC time, for the README, where an HTML page cannot show. Drawn with
-    matplotlib when it is installed (the dev extra has it through MLflow); False otherwise."""
+    live, RSS) against UTC time: a picture, because the README can show one and not a page."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib import pyplot
-    except ImportError:
-        return False
+    except ImportError as error:
+        raise SystemExit("the soak draws with matplotlib: pip install -e '.[dev]'") from error
     samples = summary["samples"]
-    started = datetime.fromisoformat(summary.get("started_utc") or _stamp_time(summary["stamp"]))
+    started = datetime.fromisoformat(summary["started_utc"])
     kinds = ("log_files", "disk_files", "live_files", "rss_mb")
     figure, axes = pyplot.subplots(len(kinds), 1, figsize=(10, 11), sharex=True)
     for axis, kind in zip(axes, kinds, strict=True):
@@ -153,13 +137,6 @@ def write_picture(summary: dict[str, Any], path: Path) -> bool:
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     pyplot.close(figure)
-    return True
-
-
-def _stamp_time(stamp: str) -> str:
-    """A run stamp (when the soak started, before its broker) as an ISO time, for summaries
-    written before they carried `started_utc`."""
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,8 +154,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         produce = ["produce", "--count", "0", "--rate", str(args.rate), "--tick-interval", "0.5"]
         with MemorySampler(ws.broker_pid, interval_s=args.sample_s) as memory:
-            service = ws.spawn(financelake("run"), "service", config)
-            producer = ws.spawn(financelake(*produce), "producer", config)
+            service = ws.spawn(cli_command("run"), "service", config)
+            producer = ws.spawn(cli_command(*produce), "producer", config)
             memory.watch(service.pid)
             memory.watch(producer.pid)
             wait_for(
@@ -219,14 +196,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "samples": samples,
     }
     save_json(summary, RESULTS_DIR / f"soak-{stamp}.json")
-    draw(summary, RESULTS_DIR / f"soak-{stamp}")
+    write_picture(summary, RESULTS_DIR / f"soak-{stamp}.png")
     return summary
-
-
-def draw(summary: dict[str, Any], stem: Path) -> None:
-    """The interactive chart `<stem>.html` and, with matplotlib, the picture `<stem>.png`."""
-    write_chart(summary["samples"], stem.with_suffix(".html"))
-    write_picture(summary, stem.with_suffix(".png"))
 
 
 def main() -> None:
@@ -244,14 +215,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.redraw:
-        draw(json.loads(args.redraw.read_text()), args.redraw.with_suffix(""))
+        write_picture(json.loads(args.redraw.read_text()), args.redraw.with_suffix(".png"))
         return
     setup_process()
     summary = soak(args)
     for name, verdict in sorted(summary["levelled"].items()):
         state = {True: "levelled", False: "GROWING", None: "n/a"}[verdict["levelled"]]
         print(f"{name:40s} {state:9s} max {verdict.get('max', float('nan')):10.1f}")
-    print(f"summary: {RESULTS_DIR}/soak-{summary['stamp']}.json, charts: .html and .png beside it")
+    print(f"summary: {RESULTS_DIR}/soak-{summary['stamp']}.json, its picture .png beside it")
 
 
 if __name__ == "__main__":

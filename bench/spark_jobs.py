@@ -12,6 +12,7 @@ import json
 import re
 import statistics
 import urllib.request
+from collections import Counter
 
 from financelake.catalog import STREAMED_TABLES
 from financelake.config import Settings
@@ -33,13 +34,6 @@ def _steady_median(counts: dict[tuple[str, int], int], query: str) -> float | No
     return float(statistics.median(counts[(query, batch)] for batch in batches))
 
 
-def _tally(labels: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    counts: dict[tuple[str, int], int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    return counts
-
-
 def jobs_by_batch(ui_url: str) -> dict[tuple[str, int], int]:
     """Jobs per (query, batch) among those the UI still holds (its last 1,000 by default)."""
 
@@ -53,24 +47,16 @@ def jobs_by_batch(ui_url: str) -> dict[tuple[str, int], int]:
 
 def tally_jobs(jobs: list[dict[str, object]]) -> dict[tuple[str, int], int]:
     """Jobs per (query, batch) of the REST API's job records (other jobs are left out)."""
-    labels = []
-    for job in jobs:
-        match = _JOB_BATCH.match(str(job.get("description") or ""))
-        if match:
-            labels.append((match["query"], int(match["batch"])))
-    return _tally(labels)
+    matches = (_JOB_BATCH.match(str(job.get("description") or "")) for job in jobs)
+    return Counter((m["query"], int(m["batch"])) for m in matches if m)
 
 
 def commits_by_batch(config: Settings) -> dict[tuple[str, int], int]:
     """Delta commits per (query, batch) over the streamed tables."""
-    labels = []
-    for name in STREAMED_TABLES:
-        table = open_table(config.table_path(name))
-        for commit in table.history() if table is not None else []:
-            match = _COMMIT_BATCH.match(str(commit.get("userMetadata") or ""))
-            if match:
-                labels.append((match["query"], int(match["batch"])))
-    return _tally(labels)
+    tables = (open_table(config.table_path(name)) for name in STREAMED_TABLES)
+    history = (commit for table in tables if table is not None for commit in table.history())
+    matches = (_COMMIT_BATCH.match(str(commit.get("userMetadata") or "")) for commit in history)
+    return Counter((m["query"], int(m["batch"])) for m in matches if m)
 
 
 def per_batch_figures(

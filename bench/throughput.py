@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from bench.harness import Workspace, financelake
+from bench.harness import Workspace
 from bench.memory import MemorySampler
 from bench.worker import FLOOR_QUERY
 from financelake.catalog import STREAM_QUERIES, TABLE_NAMES
+from financelake.children import cli_command
 from financelake.config import Settings
 from financelake.kafka.client import confluent_config
 from financelake.lake.history import commits
@@ -144,7 +145,7 @@ def pipeline_drain(ws: Workspace, topic: str, ticks: int, with_files: bool) -> F
     root = ws.path(f"drain-{ticks}")
     config = ws.settings(topic, root)
     with MemorySampler(ws.broker_pid) as sampler:
-        argv = financelake("run", "--available-now")
+        argv = cli_command("run", "--available-now")
         wall = ws.run(argv, f"drain-{ticks}", config, watch=sampler.watch)
     figures = _two_rates(ticks, wall, config.lake_root, STREAM_QUERIES)
     rows = {t: s.rows for t, s in table_summaries(config, ("silver", "quarantine", "gold")).items()}

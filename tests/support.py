@@ -26,6 +26,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
+from financelake.children import cli_command, start_child
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import ENV_PREFIX, settings_env
 from financelake.kafka.client import ensure_topic
@@ -127,7 +128,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m financelake ARGS` to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "financelake", *args],
+        cli_command(*args),
         env=cli_env(settings, **env),
         capture_output=True,
         text=True,
@@ -140,14 +141,7 @@ def start_cli(
     args: Sequence[str], settings: Settings, log: Path, **env: str
 ) -> subprocess.Popen[bytes]:
     """Start `python -m financelake ARGS` in its own process group, output to `log`."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "financelake", *args],
-            env=cli_env(settings, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_child(cli_command(*args), cli_env(settings, **env), log)
 
 
 def wait_for(

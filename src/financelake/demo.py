@@ -9,15 +9,14 @@ SIGTERM stops the children it started and the broker if it started it, nothing e
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from financelake.children import cli_command, start_child, stop_children
 from financelake.config import TABLES, Settings
 from financelake.environment import settings_env
 from financelake.errors import (
@@ -101,7 +100,8 @@ def run_demo(
                     )
         return 0
     finally:
-        _stop_children(children)
+        # SIGINT: each child stops its own JVM or server cleanly, and the market flushes.
+        stop_children([c.process for c in reversed(children)], signal.SIGINT, _CHILD_STOP_S)
         if started_broker:
             broker.stop()
         for sig, handler in previous.items():
@@ -147,28 +147,7 @@ def _market_start(settings: Settings) -> datetime:
 
 def _spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> _Child:
     log_path = logs / f"{name}.log"
-    with log_path.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "financelake", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # our Ctrl+C reaches it only through _stop_children
-        )
+    # In a session of its own: our Ctrl+C reaches it only through stop_children.
+    process = start_child(cli_command(*args), env, log_path)
     log.info("started %s (pid %d), log %s", name, process.pid, log_path)
     return _Child(name, process, log_path)
-
-
-def _stop_children(children: list[_Child]) -> None:
-    # SIGINT to each child process only (it stops its own JVM or server cleanly, and the
-    # market flushes); the whole process group is killed only if that fails.
-    for child in reversed(children):
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGINT)
-    for child in reversed(children):
-        try:
-            child.process.wait(timeout=_CHILD_STOP_S)
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s; killing it", child.name, _CHILD_STOP_S)
-            os.killpg(child.process.pid, signal.SIGKILL)
-            child.process.wait()

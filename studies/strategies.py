@@ -14,6 +14,7 @@ long while P(up) > `signal_threshold`; the pipeline's own adds bar-shape and vol
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report import save_json
 from financelake.config import Settings
 from financelake.market.simulator import simulate_bars
 from financelake.ml.features import MOMENTUM_BARS
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--bars", type=int, default=6000, help="bars per symbol and seed")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/strategies.json"))
+    parser.add_argument("--out", type=Path, default=Path("studies/results/strategies.json"))
     args = parser.parse_args(argv)
     settings = Settings()
     lines: list[dict[str, Any]] = []
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "test_fraction": TEST_FRACTION,
         "lines": lines,
     }
-    save_json(payload, args.out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2))
     print(f"written to {args.out}")
     return 0
 
