@@ -9,7 +9,8 @@ instead. Measured on the 2-core VM, Spark 4.2 on JDK 17, side by side: the sessi
 million ticks in 13.9 s against 15.0 s.
 
 `financelake setup` records one by running the pipeline's own code once on a scratch lake
-(`main`): table creation, an ingest batch on in-memory Kafka rows, Gold's stateful fold, a read.
+(`class_archive_run`): table creation, an ingest batch on in-memory Kafka rows, Gold's stateful
+fold, a read.
 The archive belongs to one JDK build and one classpath; the stamp beside it holds both, so a new
 JDK, new jars or a moved pyspark record it again. A JVM that still cannot use it says so once and
 runs without it; a failed recording leaves none and is only a warning: the archive saves time,
@@ -24,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from financelake.jars import installed_stamp
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 ARCHIVE = "spark-classes.jsa"
 _STAMP = ".jsa-stamp"
-_RECORD_TIMEOUT_S = 900
+RECORD_TIMEOUT_S = 900
 
 
 def archive_path(jars_dir: Path) -> Path:
@@ -57,13 +57,13 @@ def record_archive(jars_dir: Path) -> str:
     partial = archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     env = os.environ | {"FINANCELAKE_JARS_DIR": str(jars_dir)}
-    command = [sys.executable, "-m", "financelake.class_archive", str(partial)]
+    command = [sys.executable, "-m", "financelake.class_archive_run", str(partial)]
     try:
         result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=_RECORD_TIMEOUT_S
+            command, env=env, capture_output=True, text=True, timeout=RECORD_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        return f"Spark class archive not recorded (over {_RECORD_TIMEOUT_S} s); Spark starts slower"
+        return f"Spark class archive not recorded (over {RECORD_TIMEOUT_S} s); Spark starts slower"
     if result.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         log.warning("recording the class archive failed:\n%s", result.stderr.strip()[-2000:])
@@ -97,48 +97,3 @@ def _stamp(jars_dir: Path) -> str:
     jars = installed_stamp(jars_dir) or ""
     text = f"{jars}|{Path(pyspark.__file__).parent}|{os.path.realpath(java)}|{version}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def main(target: Path) -> None:
-    """Run the pipeline's code once on a scratch lake in a JVM that archives its classes into
-    `target` when it exits; return after it has exited."""
-    from datetime import datetime
-
-    from pyspark import SparkContext
-
-    from financelake.config import Settings
-    from financelake.market.simulator import simulate_ticks
-    from financelake.spark import build_spark
-    from financelake.streams.gold import start_gold
-    from financelake.streams.ingest import IngestBatch
-    from financelake.streams.sinks import Lake
-
-    with tempfile.TemporaryDirectory(prefix="financelake-classes-") as lake_root:
-        settings = Settings(lake_root=lake_root, topic="class-archive", spark_ui=False)
-        spark = build_spark(settings, "financelake-class-archive", archive_classes_to=target)
-        gateway = SparkContext._gateway
-        assert gateway is not None and gateway.proc is not None, "a local driver JVM"
-        lake = Lake.at(spark, settings)
-        lake.setup()
-        ticks = simulate_ticks(count=2_000, tick_interval_s=5.0, start=datetime(2026, 1, 5))
-        rows = [
-            (tick.symbol.encode(), tick.to_json(), settings.topic, 0, offset, tick.event_time, 0)
-            for offset, tick in enumerate(ticks)
-        ]
-        kafka = spark.createDataFrame(
-            rows,
-            "key binary, value binary, topic string, partition int, offset long, "
-            "timestamp timestamp, timestampType int",
-        )
-        IngestBatch(settings, lake)(kafka, 0)
-        start_gold(spark, settings, available_now=True).awaitTermination()
-        lake.gold.read().count()
-        spark.stop()
-        # The JVM writes the archive as it exits, which it does when its stdin closes.
-        gateway.proc.stdin.close()
-        gateway.proc.wait(timeout=_RECORD_TIMEOUT_S)
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)
-    main(Path(sys.argv[1]))
