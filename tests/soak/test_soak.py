@@ -4,8 +4,14 @@ sample (`--soak-sample-s`) records per table live data, data on disk and `_delta
 MB, model folders, memory by role (and of the service and the producer apart from the Python
 workers below them) and the ingest batches' p95 duration. It writes
 bench/results/soak-<stamp>.json and a picture, soak-<stamp>.png, and passes when every series
-levelled off: its mean over the last third of the run is within 15% of the second third's (a
-series growing linearly grows by about 40% between them).
+that must be bounded levelled off: its mean over the last third of the run is within 15% of the
+second third's (a series growing linearly grows by about 40% between them).
+
+Bounded: live files (compaction) and data files on disk (VACUUM) of every table, model folders,
+memory, threads and processes, ingest p95. Growing by design, reported only: bytes of data (the
+lake keeps every tick) and the `_delta_log`, which Delta truncates at the first checkpoint after
+midnight UTC plus the log retention, so only a run across midnight sees it fall (the README's
+soak of 3-4 December).
 
 `make soak` runs it (30 minutes at 2,000 ticks/s; `make soak ARGS="--soak-minutes 60"`), not
 `make test`, which runs only the verdict's own tests below.
@@ -38,6 +44,7 @@ from financelake.lake.read import table_summaries, table_summary
 # Growth between the second and last third of the run under which a series counts as levelled.
 LEVEL_TOLERANCE = 0.15
 RETAINED = ("vacuum", "log", "predictions", "equity")  # each `<name>_retention` is the retention
+BOUNDED = (".live_files", ".disk_files", "rss_mb", ".threads", ".processes")
 
 
 @dataclass(frozen=True)
@@ -232,15 +239,31 @@ def run_soak(options: SoakOptions) -> dict[str, Any]:
 
 
 @pytest.mark.soak
-def test_every_series_levels_off(request: pytest.FixtureRequest) -> None:
+def must_be_bounded(series: str) -> bool:
+    """Whether the soak fails when `series` keeps growing (see the module's docstring)."""
+    return series in ("model_folders", "ingest_p95_s") or series.endswith(BOUNDED)
+
+
+def unbounded(verdicts: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The growth of each series that must be bounded and did not level off."""
+    return {
+        name: verdict["growth"]
+        for name, verdict in verdicts.items()
+        if must_be_bounded(name) and verdict["levelled"] is False
+    }
+
+
+@pytest.mark.soak
+def test_every_bounded_series_levels_off(request: pytest.FixtureRequest) -> None:
     summary = run_soak(SoakOptions.of(request.config))
     verdicts = summary["levelled"]
     for name, verdict in sorted(verdicts.items()):
         state = {True: "levelled", False: "GROWING", None: "n/a"}[verdict["levelled"]]
-        print(f"{name:40s} {state:9s} max {verdict.get('max', float('nan')):10.1f}")
+        kind = "bounded" if must_be_bounded(name) else "grows by design"
+        print(f"{name:40s} {state:9s} max {verdict.get('max', float('nan')):10.1f}  {kind}")
     print(f"summary: {RESULTS_DIR}/soak-{summary['stamp']}.json, its picture .png beside it")
-    growing = {name: v["growth"] for name, v in verdicts.items() if v["levelled"] is False}
-    assert not growing, f"series still growing (last third against the second): {growing}"
+    growing = unbounded(verdicts)
+    assert not growing, f"bounded series still growing (last third against the second): {growing}"
 
 
 def test_a_series_growing_linearly_is_growing_and_a_sawtooth_levels_off() -> None:
@@ -252,6 +275,14 @@ def test_a_series_growing_linearly_is_growing_and_a_sawtooth_levels_off() -> Non
         "a.log_files": True,
         "a.rss_mb": True,
     }
+
+
+def test_data_bytes_and_the_log_may_grow_files_and_memory_may_not() -> None:
+    ramp = [
+        {"at_s": t, "bronze.disk_mb": t, "bronze.log_files": t, "silver.disk_files": t}
+        for t in range(1, 31)
+    ]
+    assert list(unbounded(levelled(ramp))) == ["silver.disk_files"]
 
 
 def test_a_series_with_too_few_samples_is_not_judged() -> None:
