@@ -165,13 +165,16 @@ def write_picture(summary: dict[str, Any], path: Path) -> None:
 
 
 def python_parts(name: str, pid: int) -> dict[str, float]:
-    """The Python side of one watched tree, split so a soak can say which part grows:
+    """The Python side of one watched tree, split so the soak can say which part grows:
     `<name>.rss_mb` and `<name>.threads` (the process itself), `<name>_workers.rss_mb` and
-    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep).
-    Empty when a process ended while it was read."""
+    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep)."""
     with contextlib.suppress(psutil.Error):
         root = psutil.Process(pid)
-        workers = [p.memory_info().rss / MB for p in root.children(True) if not is_jvm(p)]
+        workers = []
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker may end while it is read
+                if not is_jvm(child):
+                    workers.append(child.memory_info().rss / MB)
         return {
             f"{name}.rss_mb": root.memory_info().rss / MB,
             f"{name}.threads": root.num_threads(),
