@@ -61,9 +61,9 @@ bench: setup-dev
 	$(BIN)/python -m bench.run
 
 # The service for 30 minutes at 2,000 ticks/s with short retention: every series must level off.
-# make soak ARGS="--soak-minutes 60 --soak-rate 1000"
+# make soak ARGS="--minutes 60 --rate 1000"
 soak: setup-dev
-	$(BIN)/pytest -q -s -m soak tests/soak $(ARGS)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 # What the trader, the classifier's signal and every baseline earn on five kinds of market.
 # make strategies ARGS="--seeds 10"

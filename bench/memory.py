@@ -70,7 +70,7 @@ class MemorySampler:
     def _role(self, process: psutil.Process) -> str:
         if process.pid == self.broker_pid:
             return "broker"
-        return "spark_jvm" if is_jvm(process) else "python"
+        return "spark_jvm" if _is_jvm(process) else "python"
 
     def report(self) -> dict[str, Any]:
         """`peak_<role>_mb`, `peak_total_mb` and the series (MB per role, for the chart)."""
@@ -106,6 +106,26 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
     return {"silver_rows": rows, "stop_s": stop_s, "memory": sampler.report()}
 
 
+def python_parts(name: str, pid: int) -> dict[str, float]:
+    """The Python side of one watched tree, split so a soak can say which part grows:
+    `<name>.rss_mb` and `<name>.threads` (the process itself), `<name>_workers.rss_mb` and
+    `<name>_workers.processes` (the Python below it: the workers PySpark forks and may keep)."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        workers = []
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker may end while it is read
+                if not _is_jvm(child):
+                    workers.append(child.memory_info().rss / MB)
+        return {
+            f"{name}.rss_mb": root.memory_info().rss / MB,
+            f"{name}.threads": root.num_threads(),
+            f"{name}_workers.rss_mb": sum(workers),
+            f"{name}_workers.processes": len(workers),
+        }
+    return {}
+
+
 def _proportional_mb(process: psutil.Process) -> float:
     """PSS in MB from /proc/<pid>/smaps_rollup (Linux 4.14+; one summary, cheap to read every
     half second, unlike psutil's full smaps walk), else RSS."""
@@ -119,5 +139,5 @@ def _proportional_mb(process: psutil.Process) -> float:
     return float(process.memory_info().rss) / MB
 
 
-def is_jvm(process: psutil.Process) -> bool:
+def _is_jvm(process: psutil.Process) -> bool:
     return "java" in process.name().lower()

@@ -20,19 +20,6 @@ for _name in [name for name in os.environ if name.startswith("FINANCELAKE_")]:
 os.environ["FINANCELAKE_JARS_DIR"] = str(REPO_ROOT / ".jars")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """The soak's knobs (tests/soak, `make soak ARGS="--soak-minutes 60"`)."""
-    soak = parser.getgroup("soak", "the soak (-m soak)")
-    soak.addoption("--soak-minutes", type=float, default=30.0, help="how long it runs")
-    soak.addoption("--soak-rate", type=float, default=2000.0, help="ticks per second")
-    soak.addoption("--soak-sample-s", type=float, default=30.0, help="seconds between samples")
-    soak.addoption("--soak-retention", default="10 minutes", help="every retention setting")
-    soak.addoption("--soak-maintenance-s", type=float, default=120.0, help="maintenance interval")
-    # The market runs ~220x faster than the clock here: a day of bars in about seven minutes.
-    soak.addoption("--soak-training-window", default="1 day", help="market time trained on")
-    soak.addoption("--soak-keep", action="store_true", help="keep the lake and broker data")
-
-
 @pytest.fixture(autouse=True)
 def _config_file_stays_in_its_test() -> Iterator[None]:
     """`main(["--config", ...])` sets FINANCELAKE_CONFIG for its process, as the CLI must; in
