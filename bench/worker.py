@@ -1,7 +1,8 @@
 """Jobs the bench runs in a child process (a JVM of their own, like the CLI's), settings from
 FINANCELAKE_* variables, figures as one JSON object in the `--out` file (never log text):
-`floor` (B3), `train a,b` (T: one cycle on a synthetic Gold table of a bars, then of b bars) and
-`produce OPTIONS` (B2 and the paced producers: `financelake produce OPTIONS`'s own code)."""
+`floor` (B3), `train a,b` (T: one cycle on a synthetic Gold table of a bars, then of b bars,
+from `financelake.market.gold_bars`) and `produce OPTIONS` (B2 and the paced producers:
+`financelake produce OPTIONS`'s own code)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ import dataclasses
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from financelake.config import Settings
-from financelake.market.simulator import DEFAULT_SYMBOLS, simulate_bars
+from financelake.market.gold_bars import synthetic_gold_bars
+from financelake.market.simulator import DEFAULT_SYMBOLS
 from financelake.spark import build_spark
 
 FLOOR_QUERY = "floor"
@@ -59,41 +57,8 @@ def spark_floor() -> dict[str, Any]:
         spark.stop()
 
 
-def synthetic_gold(bars: int, settings: Settings) -> pd.DataFrame:
-    """About `bars` closed Gold bars (four symbols, the simulator's prices), two days old."""
-    per_symbol = max(1, bars // len(DEFAULT_SYMBOLS))
-    start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(
-        days=2, seconds=settings.bar_seconds * per_symbol
-    )
-    frame = simulate_bars(
-        bars=per_symbol, seed=settings.seed, bar_seconds=settings.bar_seconds, start=start
-    ).reset_index(drop=True)
-    rng = np.random.default_rng(settings.seed)
-    close = frame["close"].to_numpy()
-    open_ = frame.groupby("symbol")["close"].shift(1).fillna(frame["close"]).to_numpy()
-    spread = np.abs(rng.normal(0, 5e-4, len(frame))) * close
-    ticks = rng.integers(10, 120, len(frame))
-    bar = pd.Timedelta(seconds=settings.bar_seconds)
-    return frame.assign(
-        window_end=frame["window_start"] + bar,
-        open=open_,
-        high=np.maximum(open_, close) + spread,
-        low=np.minimum(open_, close) - spread,
-        avg_price=(open_ + close) / 2,
-        price_volatility=spread / 2,
-        total_volume=ticks * rng.integers(5, 50, len(frame)),
-        vwap=(open_ + close) / 2,
-        tick_count=ticks,
-        avg_price_change=(close / open_ - 1) * 100,
-        last_tick_at=frame["window_start"] + bar - pd.Timedelta(seconds=1),
-        date=frame["window_start"].dt.date,
-    )
-
-
 def training_cycles(sizes: list[int]) -> dict[str, Any]:
     """T: per size, one timed cycle on a fresh lake's synthetic Gold table, in one session."""
-    from pyspark.sql import functions as F
-
     from financelake.streams.sinks import DeltaSink
     from financelake.training import run_training_cycle
 
@@ -105,10 +70,9 @@ def training_cycles(sizes: list[int]) -> dict[str, Any]:
             settings = base.model_copy(update={"lake_root": f"{base.lake_root}/bars-{size}"})
             gold = DeltaSink.of(spark, settings, "gold")
             gold.setup()
-            bars = spark.createDataFrame(synthetic_gold(size, settings)).select(
-                *(F.col(f.name).cast(f.dataType) for f in gold.schema.fields)
-            )
-            gold.append(bars, f"bench synthetic gold, {size} bars")
+            symbols = len(DEFAULT_SYMBOLS)
+            bars = synthetic_gold_bars(symbols, max(1, size // symbols), seed=settings.seed)
+            gold.append(spark.createDataFrame(bars, gold.schema), f"bench gold, {size} bars")
             started = time.perf_counter()
             result = run_training_cycle(spark, settings)
             cycles.append(

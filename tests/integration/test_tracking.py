@@ -15,7 +15,7 @@ import mlflow.spark
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
-from gold_lakes import TrainedLake, lake_settings, synthetic_gold, trained_lake, write_gold
+from gold_lakes import TrainedLake, lake_settings, trained_lake, write_gold
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from pyspark.ml import PipelineModel
@@ -24,6 +24,7 @@ from pyspark.sql.types import StructType
 from support import read_table
 
 from financelake.maintenance import run_maintenance
+from financelake.market.gold_bars import synthetic_gold_bars
 from financelake.ml import FEATURE_NAMES, training_rows
 from financelake.schemas import GOLD_ML
 from financelake.status.check import check_status
@@ -64,7 +65,7 @@ def _no_leaked_run() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tracked(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> TrackedLake:
     """A trending Gold (6 symbols x 240 bars) trained once with tracking on (the default)."""
-    bars = synthetic_gold(6, 240, seed=1, momentum=0.3)
+    bars = synthetic_gold_bars(6, 240, seed=1, momentum=0.3)
     lake = trained_lake(spark, tmp_path_factory.mktemp("tracked"), bars, "tracked-1")
     return TrackedLake(lake.settings, lake.version, lake.result)
 
@@ -172,7 +173,9 @@ def test_tracking_off_creates_no_mlflow_store(
 ) -> None:
     monkeypatch.setenv("FINANCELAKE_MLFLOW", "off")
     settings = lake_settings(tmp_path)
-    write_gold(spark, settings.table_path("gold"), synthetic_gold(3, 240, seed=2, momentum=0.3))
+    write_gold(
+        spark, settings.table_path("gold"), synthetic_gold_bars(3, 240, seed=2, momentum=0.3)
+    )
 
     result = run_training_cycle(spark, settings, run_id="untracked")
 
@@ -185,7 +188,7 @@ def test_a_failing_cycle_is_recorded_failed_and_the_check_says_so(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     settings = lake_settings(tmp_path)
-    version = write_gold(spark, settings.table_path("gold"), synthetic_gold(2, 60, seed=3))
+    version = write_gold(spark, settings.table_path("gold"), synthetic_gold_bars(2, 60, seed=3))
     # A gold_ml made before the mlflow_run_id column: the failed row must still go in.
     old_schema = StructType([f for f in GOLD_ML if f.name != "mlflow_run_id"])
     DeltaSink(spark, settings.table_path("gold_ml"), old_schema, partition_by=()).setup()
@@ -209,7 +212,7 @@ def test_a_failing_cycle_is_recorded_failed_and_the_check_says_so(
 
 def test_a_cycle_asked_to_stop_is_not_a_failure(spark: SparkSession, tmp_path: Path) -> None:
     settings = lake_settings(tmp_path)
-    write_gold(spark, settings.table_path("gold"), synthetic_gold(2, 60, seed=4))
+    write_gold(spark, settings.table_path("gold"), synthetic_gold_bars(2, 60, seed=4))
 
     result = run_training_cycle(spark, settings, run_id="stopped", should_stop=lambda: True)
 

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from chispa import assert_approx_df_equality
 from delta.tables import DeltaTable
-from gold_lakes import TrainedLake, lake_settings, synthetic_gold, trained_lake, write_gold
+from gold_lakes import TrainedLake, lake_settings, trained_lake, write_gold
 from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from financelake import training_nodes
 from financelake.config import Settings
+from financelake.market.gold_bars import synthetic_gold_bars
 from financelake.ml import FEATURE_NAMES, area_under_roc, scored, training_rows
 from financelake.schemas import GOLD, RESULT_TABLES
 from financelake.streams.sinks import DeltaSink
@@ -38,7 +39,7 @@ def read(spark: SparkSession, settings: Settings, table: str, run_id: str) -> pd
 @pytest.fixture(scope="module")
 def walk(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> TrainedLake:
     """A lake whose Gold is a random walk (20 symbols x 200 bars, 2% gaps), trained once."""
-    bars = synthetic_gold(20, 200, seed=0, gap_rate=0.02)
+    bars = synthetic_gold_bars(20, 200, seed=0, gap_rate=0.02)
     return trained_lake(spark, tmp_path_factory.mktemp("walk"), bars, "walk-1")
 
 
@@ -141,7 +142,7 @@ def test_as_of_version_reproduces_the_auc_and_the_trader(
     settings, first = walk.settings, walk.result
     q_table = Path(settings.models_path) / "q_table.json"
     live = q_table.read_text()
-    more = synthetic_gold(20, 60, seed=9, start="2024-01-02")
+    more = synthetic_gold_bars(20, 60, seed=9, start="2024-01-02")
     assert write_gold(spark, settings.table_path("gold"), more) > walk.version
 
     again = run_training_cycle(spark, settings, as_of_version=walk.version, run_id="walk-2")
@@ -172,7 +173,7 @@ def test_as_of_version_reproduces_the_auc_and_the_trader(
 
 def test_a_persistent_trend_is_predicted(spark: SparkSession, tmp_path: Path) -> None:
     settings = lake_settings(tmp_path, walk_forward_folds=2)
-    bars = synthetic_gold(20, 200, seed=0, momentum=0.3, gap_rate=0.02)
+    bars = synthetic_gold_bars(20, 200, seed=0, momentum=0.3, gap_rate=0.02)
     write_gold(spark, settings.table_path("gold"), bars)
 
     result = run_training_cycle(spark, settings)
@@ -194,7 +195,7 @@ def test_too_little_data_records_a_skipped_run(spark: SparkSession, tmp_path: Pa
     assert empty.reason == "0 labelled closed bars, need at least 30" and empty.trader == ()
     assert read(spark, settings, "gold_ml", "empty")["status"].tolist() == ["skipped"]
 
-    write_gold(spark, settings.table_path("gold"), synthetic_gold(2, 10, seed=1))
+    write_gold(spark, settings.table_path("gold"), synthetic_gold_bars(2, 10, seed=1))
 
     result = run_training_cycle(spark, settings, run_id="tiny")
 
@@ -216,7 +217,7 @@ def test_should_stop_abandons_without_writing(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = lake_settings(tmp_path)
-    write_gold(spark, settings.table_path("gold"), synthetic_gold(3, 60, seed=2))
+    write_gold(spark, settings.table_path("gold"), synthetic_gold_bars(3, 60, seed=2))
 
     assert run_training_cycle(spark, settings, should_stop=lambda: True).status == "abandoned"
 
@@ -239,7 +240,7 @@ def test_should_stop_abandons_without_writing(
 
 
 def test_a_cycle_learns_from_its_training_window_only(spark: SparkSession, tmp_path: Path) -> None:
-    bars = synthetic_gold(20, 200, seed=5)
+    bars = synthetic_gold_bars(20, 200, seed=5)
     lake = trained_lake(spark, tmp_path, bars, "window-1", training_window="100 minutes")
     watermark = bars["last_tick_at"].max() - pd.Timedelta(lake.settings.watermark_delay)
     since = watermark - pd.Timedelta(minutes=100)
