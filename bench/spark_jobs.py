@@ -2,8 +2,8 @@
 
 Jobs come from the running service's Spark UI REST API (its address is in the service's state
 file): Spark labels every job a micro-batch starts, `foreachBatch` included, with the query's
-name and the batch id. Commits come from the tables' logs: each streamed write carries the note
-"<query> batch <id>" (Gold's exactly-once append "gold-<query id> batch <id>").
+name and the batch id. Commits come from the tables' logs: each streamed write carries its
+query and batch in its userMetadata (`financelake.lake.history.batch_note`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections import Counter
 
 from financelake.catalog import STREAMED_TABLES
 from financelake.config import Settings
+from financelake.lake.history import batch_of
 from financelake.lake.read import open_table
 
 # "ingest\nid = ...\nrunId = ...\nbatch = 12", Delta's own jobs prefixed with "Delta: ".
 _JOB_BATCH = re.compile(
     r"(?:Delta: )*(?P<query>\w+)\s+id = \S+\s+runId = \S+\s+batch = (?P<batch>\d+)"
 )
-_COMMIT_BATCH = re.compile(r"(?P<query>\w+)(?:-\S+)? batch (?P<batch>\d+)$")
 
 
 def _steady_median(counts: dict[tuple[str, int], int], query: str) -> float | None:
@@ -55,8 +55,7 @@ def commits_by_batch(config: Settings) -> dict[tuple[str, int], int]:
     """Delta commits per (query, batch) over the streamed tables."""
     tables = (open_table(config.table_path(name)) for name in STREAMED_TABLES)
     history = (commit for table in tables if table is not None for commit in table.history())
-    matches = (_COMMIT_BATCH.match(str(commit.get("userMetadata") or "")) for commit in history)
-    return Counter((m["query"], int(m["batch"])) for m in matches if m)
+    return Counter(batch for c in history if (batch := batch_of(c.get("userMetadata"))))
 
 
 def per_batch_figures(

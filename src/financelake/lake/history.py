@@ -8,6 +8,7 @@ friends) re-add rows that were visible already, so they are marked and readers s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -16,6 +17,22 @@ import pyarrow.parquet as pq
 
 from financelake.config import local_path
 from financelake.lake.read import HOUSEKEEPING_OPERATIONS, open_table
+
+# `<writer> batch <id>`, where the writer is a query's name, or `gold-<query id>` for Gold's
+# exactly-once appends (their Delta transaction id).
+_BATCH_NOTE = re.compile(r"(?P<query>\w+)(?:-\S+)? batch (?P<batch>\d+)$")
+
+
+def batch_note(writer: str, batch_id: int) -> str:
+    """The userMetadata of a streamed write: which query's micro-batch committed it (lineage,
+    and how the bench counts commits per batch)."""
+    return f"{writer} batch {batch_id}"
+
+
+def batch_of(note: object) -> tuple[str, int] | None:
+    """(query, batch id) of a commit's userMetadata written by `batch_note`, else None."""
+    match = _BATCH_NOTE.match(str(note or ""))
+    return (match["query"], int(match["batch"])) if match else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.catalog import GOLD_QUERY as QUERY
 from financelake.config import Settings
+from financelake.lake.history import batch_note
 from financelake.spark import GOLD_POOL, prepare_batch
 from financelake.streams.bar_state import fold_into_bars
 from financelake.streams.sinks import Lake
@@ -45,7 +46,7 @@ class GoldBatch:
                 )
             if counts.get(False):
                 self._lake.gold_live.replace_partitions(
-                    bars.where(~F.col("closed")).drop("closed"), f"{QUERY} batch {batch_id}"
+                    bars.where(~F.col("closed")).drop("closed"), batch_note(QUERY, batch_id)
                 )
         finally:
             bars.unpersist()

@@ -27,6 +27,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from financelake.catalog import INGEST_QUERY as QUERY
 from financelake.config import Settings
 from financelake.kafka.client import spark_kafka_options
+from financelake.lake.history import batch_note
 from financelake.spark import INGEST_POOL, prepare_batch
 from financelake.streams.planner import Clocks, SymbolSpan, plan_batch
 from financelake.streams.sinks import Lake
@@ -79,7 +80,7 @@ class IngestBatch:
             own, written, self._clocks = self._resume(parsed)
         kept, rejected, spans = _summary(parsed)
         plan = plan_batch(self._clocks, spans, self._lateness)
-        note = f"{QUERY} batch {batch_id}"
+        note = batch_note(QUERY, batch_id)
         if plan.ordered:  # the healthy feed: nothing to flag, the summary's counts are exact
             self._write(parsed, parsed, kept, rejected, written, note, bronze_beside=True)
         else:

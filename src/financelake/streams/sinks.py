@@ -13,6 +13,7 @@ from pyspark.sql.types import StructType
 
 from financelake.catalog import STREAMED_TABLES, delta_properties, retention_properties, table
 from financelake.config import Settings
+from financelake.lake.history import batch_note
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class DeltaSink:
             .mode("append")
             .option("txnAppId", app_id)
             .option("txnVersion", version)
-            .option("userMetadata", f"{app_id} batch {version}")
+            .option("userMetadata", batch_note(app_id, version))
             .save(self.path)
         )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from financelake.lake.history import commits, rows_by_commit
+from financelake.lake.history import batch_note, batch_of, commits, rows_by_commit
 
 
 def test_each_row_carries_the_version_and_time_of_the_commit_that_added_it(
@@ -37,3 +37,11 @@ def test_each_row_carries_the_version_and_time_of_the_commit_that_added_it(
 def test_a_missing_table_has_no_commits(tmp_path: Path) -> None:
     assert commits(str(tmp_path / "nothing")) == []
     assert rows_by_commit(str(tmp_path / "nothing"), ["tick"], []).num_rows == 0
+
+
+def test_a_batch_note_names_its_query_and_batch_and_other_notes_name_none() -> None:
+    assert batch_of(batch_note("ingest", 12)) == ("ingest", 12)
+    # Gold's exactly-once appends write under their transaction id, `gold-<query id>`.
+    assert batch_of(batch_note("gold-6ac95123-62f4-4e1b", 7)) == ("gold", 7)
+    assert batch_of("partitioned by date") is None
+    assert batch_of(None) is None
