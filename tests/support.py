@@ -11,10 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
-from financelake.children import cli_command, start_child
+from financelake.children import cli_command, start_child, wait_until
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import ENV_PREFIX, settings_env
 from financelake.kafka.client import ensure_topic
@@ -144,35 +143,17 @@ def start_cli(
     return start_child(cli_command(*args), cli_env(settings, **env), log)
 
 
-def wait_for(
-    condition: Callable[[], bool],
-    process: subprocess.Popen[bytes],
-    log: Path,
-    timeout_s: float = 240,
-    what: str = "condition",
-    poll_s: float = 0.5,
-) -> None:
-    """Poll `condition` while `process` (a `start_cli` child writing `log`) keeps running."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert process.poll() is None, f"the process exited early:\n{log.read_text()[-4000:]}"
-        assert time.monotonic() < deadline, (
-            f"{what} not met in {timeout_s:.0f} s:\n" + (log.read_text()[-4000:])
-        )
-        time.sleep(poll_s)  # polling what another process writes; there is no event to wait on
-
-
 def start_service(settings: Settings, log: Path, *, silver_rows: int) -> subprocess.Popen[bytes]:
     """`financelake run --no-train` with 1-second batches, returned once Silver holds
     `silver_rows` ticks (its process group killed if that never happens)."""
     service = start_cli(["run", "--no-train", "--trigger-interval", "1 second"], settings, log)
     try:
-        wait_for(
+        wait_until(
             lambda: table_rows(settings, "silver") == silver_rows,
-            service,
-            log,
-            timeout_s=600,
-            what="first ticks in",
+            600,
+            "first ticks in",
+            children=[service],
+            log_path=log,
         )
     except BaseException:
         os.killpg(service.pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from financelake.children import cli_command, start_child, stop_children
+from financelake.children import cli_command, start_child, stop_children, stop_signals
 from financelake.config import TABLES, Settings
 from financelake.environment import settings_env
 from financelake.errors import (
@@ -69,44 +69,47 @@ def run_demo(
     }  # fmt: skip
     children: list[_Child] = []
     stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        for name, args in commands.items():
-            children.append(_spawn(name, args, env, logs))
-        metrics = (
-            f"http://127.0.0.1:{settings.metrics_port}/metrics (Prometheus)"
-            if settings.metrics_port
-            else "off (--metrics-port 0)"
-        )
-        print(
-            f"FinanceLake demo is running.\n"
-            f"  dashboard : http://127.0.0.1:{dashboard_port} (it shows the Spark UI's address)\n"
-            f"  metrics   : {metrics}\n"
-            f"  tables    : {settings.lake_root}/{{{','.join(TABLES)}}}\n"
-            f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
-            f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"
-            f"  status    : financelake status --lake-root {settings.lake_root}\n"
-            "Press Ctrl+C to stop everything the demo started.",
-            flush=True,
-        )
-        while not stop.wait(1.0):  # wakes at once on Ctrl+C; else checks on the children
-            for child in children:
-                if child.process.poll() is not None:
-                    raise FinanceLakeError(
-                        f"the demo's {child.name} exited with code {child.process.returncode}; "
-                        f"see {child.log_path}"
-                    )
-        return 0
-    finally:
-        # SIGINT: each child stops its own JVM or server cleanly, and the market flushes.
-        stop_children([c.process for c in reversed(children)], signal.SIGINT, _CHILD_STOP_S)
-        if started_broker:
-            broker.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        print("FinanceLake demo stopped.", flush=True)
+    with stop_signals(lambda *_: stop.set()):
+        try:
+            for name, args in commands.items():
+                children.append(_spawn(name, args, env, logs))
+            print(_banner(settings, dashboard_port, logs), flush=True)
+            while not stop.wait(1.0):  # wakes at once on Ctrl+C; else checks on the children
+                _check_running(children)
+            return 0
+        finally:
+            # SIGINT: each child stops its own JVM or server cleanly, and the market flushes.
+            stop_children([c.process for c in reversed(children)], signal.SIGINT, _CHILD_STOP_S)
+            if started_broker:
+                broker.stop()
+            print("FinanceLake demo stopped.", flush=True)
+
+
+def _banner(settings: Settings, dashboard_port: int, logs: Path) -> str:
+    metrics = (
+        f"http://127.0.0.1:{settings.metrics_port}/metrics (Prometheus)"
+        if settings.metrics_port
+        else "off (--metrics-port 0)"
+    )
+    return (
+        f"FinanceLake demo is running.\n"
+        f"  dashboard : http://127.0.0.1:{dashboard_port} (it shows the Spark UI's address)\n"
+        f"  metrics   : {metrics}\n"
+        f"  tables    : {settings.lake_root}/{{{','.join(TABLES)}}}\n"
+        f"  kafka     : {settings.bootstrap_servers} topic {settings.topic}\n"
+        f"  logs      : {logs}/{{market,pipeline,dashboard}}.log\n"
+        f"  status    : financelake status --lake-root {settings.lake_root}\n"
+        "Press Ctrl+C to stop everything the demo started."
+    )
+
+
+def _check_running(children: list[_Child]) -> None:
+    for child in children:
+        if child.process.poll() is not None:
+            raise FinanceLakeError(
+                f"the demo's {child.name} exited with code {child.process.returncode}; "
+                f"see {child.log_path}"
+            )
 
 
 def _ensure_broker(settings: Settings) -> tuple[EmbeddedBroker, bool]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from financelake.broker_watch import BrokerWatch
+from financelake.children import stop_signals
 from financelake.config import Settings
 from financelake.errors import StreamFailedError
 from financelake.metrics import MetricsServer, serve_metrics
@@ -60,7 +60,7 @@ def run_pipeline(settings: Settings, *, available_now: bool, train: bool = True)
     with _metrics_served(settings, serve=not available_now) as metrics:
         if not available_now:
             stop = threading.Event()
-            with _signals_set(stop):
+            with stop_signals(lambda *_: stop.set()):
                 if not wait_for_topic(settings, stop):
                     return 0
         spark = build_spark(settings)
@@ -141,9 +141,10 @@ class Service:
         self._stop.set()
 
     def run(self) -> int:
-        previous = {
-            sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        with stop_signals(self.request_stop):
+            return self._run_streams()
+
+    def _run_streams(self) -> int:
         queries = start_streams(self._spark, self._settings)
         spark_ui_url = self._spark.sparkContext.uiWebUrl
         write_state(
@@ -194,8 +195,6 @@ class Service:
             write_state(
                 self._settings.lake_root, ServiceState.STOPPED, local=self._settings.is_local_lake
             )
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         return exit_code
 
     def _restart(self, failed: StreamingQuery) -> StreamingQuery:
@@ -268,19 +267,6 @@ def _metrics_served(settings: Settings, *, serve: bool) -> Iterator[MetricsServe
     finally:
         if server is not None:
             server.close()
-
-
-@contextmanager
-def _signals_set(event: threading.Event) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM set `event` instead of ending the process."""
-    previous = {
-        sig: signal.signal(sig, lambda *_: event.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _exit_now() -> None:

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import START, read_table, run_cli, start_service, status_json, table_rows, wait_for
+from support import START, read_table, run_cli, start_service, status_json, table_rows
 
+from financelake.children import wait_until
 from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.broker import EmbeddedBroker, free_port
 from financelake.market.publisher import PublishReport, publish
@@ -64,7 +65,13 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
             target=lambda: reports.append(publish(during, settings, rate=50)), name="feeder"
         )
         feeder.start()
-        wait_for(lambda: table_rows(settings, "silver") > 2000, service, log, what="live ticks in")
+        wait_until(
+            lambda: table_rows(settings, "silver") > 2000,
+            240,
+            "live ticks in",
+            children=[service],
+            log_path=log,
+        )
         assert own_broker.stop()
         outage_ends = time.monotonic() + OUTAGE_S
         seen: list[dict[str, object]] = []
@@ -82,12 +89,19 @@ def test_a_30_s_broker_outage_mid_stream_loses_and_duplicates_nothing(
         feeder.join(timeout=180)
         assert not feeder.is_alive() and reports[0].ok, reports
         assert publish(after, settings).ok
-        wait_for(lambda: table_rows(settings, "silver") >= 6000, service, log, what="all ticks in")
-        wait_for(
+        wait_until(
+            lambda: table_rows(settings, "silver") >= 6000,
+            240,
+            "all ticks in",
+            children=[service],
+            log_path=log,
+        )
+        wait_until(
             lambda: status_json(settings)["service"]["state"] == "running",
-            service,
-            log,
-            what="running again",
+            240,
+            "running again",
+            children=[service],
+            log_path=log,
         )
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=SHUTDOWN_BUDGET_S + 15) == 0, log.read_text()[-4000:]

@@ -15,10 +15,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ import pyspark
 import pytest
 from deltalake import DeltaTable
 
+from financelake.children import start_child, stop_children, wait_until
 from financelake.config import Settings
 from financelake.kafka.broker import free_port
 from financelake.market.publisher import produce, publish
@@ -57,43 +57,13 @@ class StandaloneCluster:
     logs: Path
 
     def state(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.webui}/json/", timeout=5) as response:
-            loaded: dict[str, Any] = json.loads(response.read())
-        return loaded
-
-
-def _wait_for(
-    condition: Callable[[], bool],
-    what: str,
-    processes: list[subprocess.Popen[bytes]],
-    logs: Path,
-    timeout_s: float = START_TIMEOUT_S,
-) -> None:
-    """Poll `condition` until it holds; fail early if a process died, late at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                pytest.fail(f"{what}: a Spark process exited ({process.returncode}); see {logs}")
+        """The master's JSON state; {} while its web UI is not listening yet."""
         try:
-            if condition():
-                return
+            with urllib.request.urlopen(f"{self.webui}/json/", timeout=5) as response:
+                loaded: dict[str, Any] = json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError):
-            pass  # not listening yet
-        time.sleep(0.25)  # a poll interval: there is no event to wait on
-    pytest.fail(f"{what} within {timeout_s:.0f} s; see {logs}")
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in reversed(processes):
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            return {}
+        return loaded
 
 
 @pytest.fixture(scope="module")
@@ -115,27 +85,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneClus
     started = StandaloneCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{webui_port}", logs)
     try:
         for role, command in commands.items():
-            with (logs / f"{role}.log").open("wb") as log:
-                # Its own session: the process group (spark-class and its JVM) is stopped as one.
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                        start_new_session=True,
-                    )
-                )
+            # Its own session: the process group (spark-class and its JVM) is stopped as one.
+            processes.append(start_child(command, env, logs / f"{role}.log"))
             if role == "master":
-                _wait_for(
-                    lambda: started.state()["status"] == "ALIVE", "master up", processes, logs
-                )
-        _wait_for(
-            lambda: started.state()["aliveworkers"] >= 1, "worker registered", processes, logs
-        )
+                wait_until(
+                    lambda: started.state().get("status") == "ALIVE", START_TIMEOUT_S,
+                    "master up", children=processes, log_path=logs / "master.log",
+                )  # fmt: skip
+        wait_until(
+            lambda: started.state().get("aliveworkers", 0) >= 1, START_TIMEOUT_S,
+            "worker registered", children=processes, log_path=logs / "worker.log",
+        )  # fmt: skip
         yield started
     finally:
-        _stop(processes)
+        stop_children(processes[::-1], signal.SIGTERM, timeout_s=20)
 
 
 def drain(

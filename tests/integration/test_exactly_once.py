@@ -16,9 +16,9 @@ from support import (
     read_table,
     run_cli,
     start_cli,
-    wait_for,
 )
 
+from financelake.children import wait_until
 from financelake.config import Settings
 from financelake.transforms.gold import aggregate_bars
 
@@ -53,12 +53,13 @@ def test_sigkill_at_different_points_loses_and_duplicates_nothing(
     for table, more in (("bronze", 1), ("silver", 2), ("gold", 1)):
         target = _version(settings, table) + more
         process = start_cli(run, settings, log)
-        wait_for(  # polled often: each kill should land right after its commit
+        wait_until(
             lambda t=table, v=target: _version(settings, t) >= v,
-            process,
-            log,
-            timeout_s=600,  # a busy 2-core machine can take minutes to start Spark
-            poll_s=0.2,
+            600,  # a busy 2-core machine can take minutes to start Spark
+            f"{table} at version {target}",
+            children=[process],
+            log_path=log,
+            poll_s=0.2,  # often: each kill should land right after its commit
         )
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from deltalake import DeltaTable
 from support import MetricSamples, produce_raw, produce_ticks, read_table, scrape, start_cli
 
+from financelake.children import wait_until
 from financelake.config import Settings
 from financelake.kafka.broker import free_port
 from financelake.service import SHUTDOWN_BUDGET_S
@@ -18,13 +17,6 @@ from financelake.service_state import read_state
 from financelake.spark import SPARK_PROMETHEUS_PATH
 
 TICKS, NOT_JSON = 600, 3
-
-
-def _until(done: Callable[[], bool], service_log: Path, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        assert time.monotonic() < deadline, service_log.read_text()[-4000:]
-        time.sleep(0.5)  # polling what the service process writes
 
 
 def _rows(settings: Settings, table: str) -> int:
@@ -51,7 +43,10 @@ def test_the_running_service_serves_metrics_that_match_the_lake_and_spark_serves
     log = tmp_path / "service.log"
     service = start_cli(["run", "--no-train"], settings, log, FINANCELAKE_SPARK_UI="true")
     try:
-        _until(lambda: _rows(settings, "bronze") == TICKS + NOT_JSON + 5, log)
+        wait_until(
+            lambda: _rows(settings, "bronze") == TICKS + NOT_JSON + 5, 600, "every message in",
+            children=[service], log_path=log,
+        )  # fmt: skip
         state = read_state(settings.lake_root)
         assert state is not None and state.state == "running", state
         assert state.metrics_url == f"http://127.0.0.1:{settings.metrics_port}/metrics"
@@ -68,7 +63,7 @@ def test_the_running_service_serves_metrics_that_match_the_lake_and_spark_serves
             lag = _lag(samples)
             return bool(lag) and sum(lag.values()) == 0 and ingest_duration in samples
 
-        _until(caught_up, log, timeout_s=60)
+        wait_until(caught_up, 60, "lag caught up", children=[service], log_path=log)
 
         def value(name: str, **labels: str) -> float | None:
             return samples.get((f"financelake_{name}", tuple(sorted(labels.items()))))

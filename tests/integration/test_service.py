@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from support import produce_ticks, read_bars, read_table, run_cli, start_cli
 
+from financelake.children import wait_until
 from financelake.config import Settings
 from financelake.market.publisher import publish
 from financelake.market.simulator import simulate_ticks
@@ -47,11 +48,10 @@ def test_continuous_run_trains_twice_stops_on_sigterm_and_restarts_exactly_once(
     )
     feeder = threading.Thread(target=publish, args=(live[:1500], settings), kwargs={"rate": 300})
     feeder.start()
-    deadline = time.monotonic() + 300
-    while _runs_on_data(settings) < 2:
-        assert service.poll() is None, log.read_text()[-4000:]
-        assert time.monotonic() < deadline, log.read_text()[-4000:]
-        time.sleep(0.5)  # polling the lake written by the service process
+    wait_until(
+        lambda: _runs_on_data(settings) >= 2, 300, "two training runs on data",
+        children=[service], log_path=log,
+    )  # fmt: skip
     feeder.join()
 
     service.send_signal(signal.SIGTERM)
@@ -83,18 +83,18 @@ def test_service_started_before_its_topic_waits_then_stops_cleanly_on_a_group_si
 ) -> None:
     log = tmp_path / "service.log"
     service = start_cli(["run", "--no-train"], settings, log)  # the topic does not exist yet
-    deadline = time.monotonic() + 300
-    while (state := read_state(settings.lake_root)) is None or state.state != "waiting":
-        assert service.poll() is None, log.read_text()[-4000:]
-        assert time.monotonic() < deadline, log.read_text()[-4000:]
-        time.sleep(0.2)  # polling the state file written by the service process
-    assert settings.topic in state.detail
+    wait_until(
+        lambda: getattr(read_state(settings.lake_root), "state", None) == "waiting",
+        300, "the service waiting for its topic", children=[service], log_path=log, poll_s=0.2,
+    )  # fmt: skip
+    state = read_state(settings.lake_root)
+    assert state is not None and settings.topic in state.detail
 
     produce_ticks(settings, 600)  # creates the topic; the service notices and starts
-    while len(_rows(settings, "silver")) < 600:
-        assert service.poll() is None, log.read_text()[-4000:]
-        assert time.monotonic() < deadline, log.read_text()[-4000:]
-        time.sleep(0.5)
+    wait_until(
+        lambda: len(_rows(settings, "silver")) >= 600, 300, "the ticks in Silver",
+        children=[service], log_path=log,
+    )  # fmt: skip
 
     os.killpg(service.pid, sig)  # what systemd, `kill -- -PGID` and Ctrl+C in a terminal do
     stopping = time.monotonic()

@@ -26,6 +26,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from support import answers_http, load_healthcheck
 
+from financelake.children import wait_until
 from financelake.config import REPO_ROOT, TABLES, Settings
 from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -132,18 +133,6 @@ def lake(
     return settings
 
 
-def _wait_for_http(url: str, process: subprocess.Popen[bytes], deadline_s: float) -> None:
-    """Poll `url` until it answers 200, the process dies, or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the dashboard exited with {process.returncode} before serving")
-        if answers_http(url, timeout_s=1):
-            return
-        time.sleep(0.2)  # polling a port for readiness, with a deadline
-    raise AssertionError(f"the dashboard did not answer at {url} within {deadline_s:.0f} s")
-
-
 @pytest.fixture
 def dashboard() -> Iterator[Any]:
     """Start `financelake dashboard` for a lake; stops it (SIGTERM) at the end."""
@@ -168,7 +157,11 @@ def dashboard() -> Iterator[Any]:
         process = subprocess.Popen(command)
         started.append(process)
         url = f"http://127.0.0.1:{port}"
-        _wait_for_http(f"{url}/_stcore/health", process, deadline_s=60)
+        health = f"{url}/_stcore/health"
+        wait_until(
+            lambda: answers_http(health, timeout_s=1), 60, f"the dashboard at {url}",
+            children=[process], poll_s=0.2,
+        )  # fmt: skip
         return url
 
     yield start

@@ -21,6 +21,7 @@ import pytest
 import support
 from deltalake import DeltaTable
 
+from financelake.children import wait_until
 from financelake.config import REPO_ROOT, Settings
 from financelake.kafka.broker import free_port
 
@@ -152,13 +153,13 @@ def test_wheel_installs_sets_up_its_jars_and_runs_the_pipeline(tmp_path: Path) -
         )  # fmt: skip
     try:
         lake = Settings(lake_root=str(demo_lake))
-        support.wait_for(
+        wait_until(
             lambda: min(support.table_rows(lake, name) for name in ("silver", "gold_live")) > 0,
-            demo, log, timeout_s=RUN_TIMEOUT_S, what="the demo's Silver and live bars",
+            RUN_TIMEOUT_S, "the demo's Silver and live bars", children=[demo], log_path=log,
         )  # fmt: skip
-        support.wait_for(
+        wait_until(
             lambda: support.answers_http(f"http://127.0.0.1:{dashboard_port}"),
-            demo, log, timeout_s=120, what="the demo's dashboard",
+            120, "the demo's dashboard", children=[demo], log_path=log,
         )  # fmt: skip
         samples = support.scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         assert samples[("financelake_table_rows", (("table", "silver"),))] > 0
