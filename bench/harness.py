@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from financelake.children import start_child, stop_children
+from financelake.children import log_tail, start_child, stop_children
 from financelake.config import REPO_ROOT, Settings
 from financelake.environment import settings_env
 from financelake.kafka.broker import EmbeddedBroker, free_port
@@ -25,7 +25,20 @@ from financelake.kafka.client import ensure_topic
 log = logging.getLogger("bench")
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-PARTITIONS = 4  # the pipeline's default topic_partitions: "several partitions"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big one bench run is: its topics, windows and training sizes."""
+
+    ticks: int  # the pre-filled topic read by B1, B3 and P
+    scaling: tuple[int, ...]  # S: P at these sizes too
+    window_s: float  # paced producing per latency run
+    warmup_s: float  # left out of the latency percentiles
+    history_ticks: int  # drained before each latency window
+    train_interval_s: float
+    training_bars: tuple[int, ...]
+    demo_s: float
 
 
 @dataclass
@@ -93,7 +106,7 @@ class Workspace:
     def new_topic(self, topic: str, lake_root: Path | None = None, **more: Any) -> Settings:
         """`settings(...)` of a topic created now with the pipeline's partition count."""
         config = self.settings(topic, lake_root, **more)
-        ensure_topic(config, topic, partitions=PARTITIONS)
+        ensure_topic(config, topic)
         return config
 
     def spawn(self, argv: Sequence[str], name: str, config: Settings) -> subprocess.Popen[bytes]:
@@ -126,7 +139,7 @@ class Workspace:
             watch(child.pid)
         code = child.wait()
         if code != 0:
-            raise RuntimeError(f"{name} exited {code}; {self.tail(name)}")
+            raise RuntimeError(f"{name} exited {code}" + log_tail(self.log_file(name)))
         return time.perf_counter() - started
 
     def run_worker(self, name: str, config: Settings, *args: str) -> tuple[dict[str, Any], float]:
@@ -136,12 +149,6 @@ class Workspace:
         argv = [sys.executable, "-m", "bench.worker", "--out", str(out), *args]
         wall = self.run(argv, name, config)
         return json.loads(out.read_text()), wall
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        """The end of a child's log, for error messages."""
-        path = self.log_file(name)
-        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
-        return f"log {path}:\n" + "\n".join(text)
 
 
 def new_stamp() -> str:
@@ -162,21 +169,3 @@ def setup_process() -> None:
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def wait_for(
-    condition: Callable[[], bool],
-    timeout_s: float,
-    what: str,
-    child: subprocess.Popen[bytes] | None = None,
-) -> float:
-    """Poll `condition` every 0.5 s until true; seconds waited. Raises if the child exits or
-    time runs out. It watches another process's files: it coordinates nothing of its own."""
-    started = time.monotonic()
-    while not condition():
-        if child is not None and child.poll() is not None:
-            raise RuntimeError(f"{what}: the child exited with code {child.returncode}")
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"{what}: not done within {timeout_s:.0f} s")
-        time.sleep(0.5)
-    return time.monotonic() - started

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from bench import spark_jobs
-from bench.harness import Workspace, wait_for
+from bench.harness import Sizes, Workspace
 from bench.throughput import Figures, files_by_table
 from financelake.catalog import GOLD_QUERY, INGEST_QUERY, STREAMED_TABLES
-from financelake.children import cli_command
+from financelake.children import cli_command, wait_until
 from financelake.config import Settings
 from financelake.lake.history import commits, rows_by_commit
 from financelake.lake.kafka_offsets import TopicOffsets
@@ -32,45 +33,37 @@ HISTORY_BARS = 2_000
 QUANTILES = (50, 95, 99)
 
 
-def continuous_run(
-    ws: Workspace,
-    rate: float,
-    window_s: float,
-    warmup_s: float,
-    history_ticks: int,
-    train_interval_s: float | None = None,
-) -> Figures:
-    """One continuous run at `rate` ticks/s (training every `train_interval_s`, None: none):
-    its figures, plus `series` (Silver latency by second) and `files` (F) for the caller."""
-    name = f"latency-{rate:.0f}" + ("-train" if train_interval_s else "")
+def continuous_run(ws: Workspace, rate: float, sizes: Sizes, train: bool = False) -> Figures:
+    """One continuous run at `rate` ticks/s with the windows of `sizes` (training every
+    `sizes.train_interval_s` with `train`): its figures, plus `series` (Silver latency by
+    second) and `files` (F) for the caller."""
+    name = f"latency-{rate:.0f}" + ("-train" if train else "")
     # The market runs faster than the clock: its ticks are "future" to ingest by design.
     config = ws.new_topic(f"{name}-{ws.stamp}", ws.path(name), max_future="3650 days")
     live_start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    history = _produce_history(config, history_ticks, live_start)
-    train = ["--no-train"] if train_interval_s is None else [
-        "--train-interval", str(train_interval_s)
-    ]  # fmt: skip
-    service = ws.spawn(cli_command("run", *train), name, config)
+    history = _produce_history(config, sizes.history_ticks, live_start)
+    training = ["--train-interval", str(sizes.train_interval_s)] if train else ["--no-train"]
+    service = ws.spawn(cli_command("run", *training), name, config)
+    wait = partial(wait_until, children=[service], log_path=ws.log_file(name))
     try:
-        ready_s = wait_for(
-            lambda: read_progress(config.lake_root, INGEST_QUERY) is not None,
-            600, "service start", service,
-        )  # fmt: skip
-        wait_for(lambda: caught_up(config, history), 600, "history drain", service)
+        ready_s = wait(
+            lambda: read_progress(config.lake_root, INGEST_QUERY) is not None, 600, "service start"
+        )
+        wait(lambda: caught_up(config, history), 600, "history drain")
         report, _ = ws.run_worker(
-            f"{name}-producer", config, "produce", "--count", str(round(rate * window_s)),
+            f"{name}-producer", config, "produce", "--count", str(round(rate * sizes.window_s)),
             "--rate", str(rate), "--start", live_start.isoformat(),
             "--tick-interval", str(MARKET_SPEEDUP * len(DEFAULT_SYMBOLS) / rate),
         )  # fmt: skip
         if not report["ok"]:
             raise RuntimeError(f"the paced producer failed: {report}")
-        wait_for(lambda: caught_up(config, history + report["sent"]), 600, "live drain", service)
+        wait(lambda: caught_up(config, history + report["sent"]), 600, "live drain")
         state = read_state(config.lake_root)
         jobs = spark_jobs.jobs_by_batch(state.spark_ui_url) if state and state.spark_ui_url else {}
     finally:
         # Twice the service's own shutdown budget, then SIGKILL: recorded, not hidden.
         stop_s = ws.stop(service, timeout_s=60)
-    figures, series = analyse(config, live_start, warmup_s)
+    figures, series = analyse(config, live_start, sizes.warmup_s)
     figures |= spark_jobs.per_batch_figures(jobs, spark_jobs.commits_by_batch(config))
     figures |= {
         "service_ready_s": ready_s,

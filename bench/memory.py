@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import psutil
 
-from bench.harness import Workspace, wait_for
-from financelake.children import cli_command
+from bench.harness import Workspace
+from financelake.children import cli_command, wait_until
 from financelake.kafka.broker import free_port
 from financelake.lake.read import table_summary
 
@@ -95,10 +96,11 @@ def demo_memory(ws: Workspace, seconds: float) -> dict[str, Any]:
         demo = ws.spawn(cli_command("demo", "--port", str(free_port())), "demo", config)
         sampler.watch(demo.pid)
         try:
-            wait_for(lambda: table_summary(config.table_path("silver")).exists, 600, "demo", demo)
+            wait = partial(wait_until, children=[demo], log_path=ws.log_file("demo"))
+            wait(lambda: table_summary(config.table_path("silver")).exists, 600, "demo")
             ready = time.monotonic()
             # The demo runs on its own: this waits out the sampling window, it sequences nothing.
-            wait_for(lambda: time.monotonic() - ready >= seconds, seconds + 5, "window", demo)
+            wait(lambda: time.monotonic() - ready >= seconds, seconds + 5, "window")
         finally:
             stop_s = ws.stop(demo, timeout_s=90)
     rows = table_summary(config.table_path("silver")).rows

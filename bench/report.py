@@ -1,16 +1,18 @@
 """The bench's outputs from one results dictionary, `{"meta", "figures": {key: value},
 "errors": {benchmark: message}, "series": {name: [points]}}` (keys listed in the README): the
-JSON file, the markdown table (each figure beside its target) and the chart page."""
+JSON file, the markdown table (each figure beside its target) and the chart, a PNG."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import re
 import subprocess
-from importlib.metadata import PackageNotFoundError, version
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import psutil
 from bench.targets import TARGETS, distance
 from financelake.config import REPO_ROOT, Settings
 
+# Dependencies of financelake itself, so always installed beside it.
 _PACKAGES = ("pyspark", "delta-spark", "deltalake", "confluent-kafka", "pyarrow", "pandas")
 # The figures the chart shows: throughput, and latency as `l.<rate>.<layer>_p<q>_s`.
 _RATE = re.compile(r"^(b1|b2|b3|p)\..*_ticks_per_s$")
@@ -27,12 +30,6 @@ _LATENCY = re.compile(r"^l\.(\d+)\.(bronze|silver|gold_closed_lag)_(p50|p95|p99)
 
 def machine() -> dict[str, Any]:
     """Cores, memory, load, the versions of everything measured and the git commit."""
-
-    def installed(package: str) -> str:
-        with contextlib.suppress(PackageNotFoundError):
-            return version(package)
-        return "not installed"
-
     git = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
@@ -41,7 +38,7 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
         "cpu": platform.processor() or platform.machine(),
         "python": platform.python_version(),
-        "versions": {name: installed(name) for name in _PACKAGES},
+        "versions": {name: version(name) for name in _PACKAGES},
         "kafka_jars": sorted(p.name for p in (Settings().jars_dir / "kafka").glob("kafka_*.jar")),
         "git_commit": git.stdout.strip(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -103,41 +100,53 @@ def save_json(payload: Any, *paths: Path) -> Path:
     return paths[0]
 
 
-def write_chart(results: dict[str, Any], path: Path) -> None:
-    """One self-contained page (plotly.js inlined) of the four panels below."""
-    from plotly.subplots import make_subplots
+@contextmanager
+def picture(path: Path, rows: int, title: str) -> Iterator[list[Any]]:
+    """Axes of `rows` panels, one above the other, saved on exit as one PNG at `path`: a
+    picture, because the README can show one and not a page."""
+    try:
+        import matplotlib
 
-    figures, series = results["figures"], results["series"]
-    chart = make_subplots(
-        rows=2,
-        cols=2,
-        subplot_titles=(
-            "throughput (ticks/s)",
-            "latency p50 / p95 / p99 (s)",
-            "produce → Silver p95 by second of the window (s)",
-            "resident memory, all roles (MB)",
-        ),
-    )
-    rates = {k: v for k, v in figures.items() if _RATE.match(k)}
-    chart.add_bar(x=list(rates), y=list(rates.values()), name="ticks/s", row=1, col=1)
-    for quantile in ("p50", "p95", "p99"):
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError as error:
+        raise SystemExit("the bench draws with matplotlib: pip install -e '.[dev]'") from error
+    figure, axes = pyplot.subplots(rows, 1, figsize=(10, 3 * rows), layout="constrained")
+    yield list(axes)
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize="small", ncol=4)
+    figure.suptitle(title)
+    figure.savefig(path, dpi=80)
+    pyplot.close(figure)
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """Throughput, latency percentiles, Silver's p95 by second of each latency window (a rising
+    line is a backlog) and the memory of all roles over time, as one PNG."""
+    figures, series, meta = results["figures"], results["series"], results["meta"]
+    notes = [textwrap.fill(note, 110) for note in caveats(meta)]
+    title = "\n".join([f"FinanceLake bench {meta['stamp']} ({meta['mode']})", *notes])
+    with picture(path, 4, title) as (rates, latency, lag, memory):
+        rate_bars = {k: v for k, v in figures.items() if _RATE.match(k)}
+        rates.bar(list(rate_bars), list(rate_bars.values()))
+        rates.set_yscale("log")  # B1 reads Kafka about a hundred times faster than P ingests
+        rates.set_title("throughput (ticks/s)")
         bars = {
-            f"{m[1]}/s {m[2]}": v
-            for k, v in figures.items()
-            if (m := _LATENCY.match(k)) and m[3] == quantile
+            f"{m[1]}/s {m[2]} {m[3]}": v for k, v in figures.items() if (m := _LATENCY.match(k))
         }
-        chart.add_bar(x=list(bars), y=list(bars.values()), name=quantile, row=1, col=2)
-    for name, points in series.items():
-        if name.startswith("l."):
+        latency.bar(list(bars), list(bars.values()))
+        latency.set_title("latency p50 / p95 / p99 (s)")
+        for axis in (rates, latency):
+            axis.tick_params(axis="x", labelrotation=30, labelsize="small")
+        for name, points in series.items():
             t = [p["t"] for p in points]
-            chart.add_scatter(x=t, y=[p["p95"] for p in points], name=name, row=2, col=1)
-        elif name.startswith("m."):
-            total = [sum(v for k, v in p.items() if k != "t") for p in points]
-            chart.add_scatter(x=[p["t"] for p in points], y=total, name=name, row=2, col=2)
-    meta = results["meta"]
-    chart.update_layout(
-        height=900,
-        title=f"FinanceLake bench {meta['stamp']} ({meta['mode']}): "
-        + "; ".join(caveats(meta) or ["idle machine"]),
-    )
-    chart.write_html(path, include_plotlyjs=True)
+            if name.startswith("l."):
+                lag.plot(t, [p["p95"] for p in points], label=name)
+            elif name.startswith("m."):
+                memory.plot(
+                    t, [sum(v for k, v in p.items() if k != "t") for p in points], label=name
+                )
+        lag.set_title("produce -> Silver p95 by second of the window (s)")
+        memory.set_title("memory, all roles (MB), by second")

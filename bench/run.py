@@ -1,6 +1,6 @@
 """`python -m bench.run`: the selected benchmarks on the bench's own broker. Writes every figure
 under its stable key (see the README) to bench/results/<stamp>.json and latest.json, the chart
-to latest.html, and prints the markdown table. A slow figure is a finding, not a failure."""
+to latest.png, and prints the markdown table. A slow figure is a finding, not a failure."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from bench import latency, report, throughput
-from bench.harness import RESULTS_DIR, Workspace, new_stamp, setup_process
+from bench.harness import RESULTS_DIR, Sizes, Workspace, new_stamp, setup_process
 from bench.memory import demo_memory
 
 log = logging.getLogger("bench")
@@ -31,18 +31,6 @@ BENCHMARKS = {
     "M": "peak RSS during P and during the demo",
     "F": "commits, files per commit and live files per table",
 }
-
-
-@dataclass(frozen=True)
-class Sizes:
-    ticks: int  # the pre-filled topic read by B1, B3 and P
-    scaling: tuple[int, ...]  # S: P at these sizes too
-    window_s: float  # paced producing per latency run
-    warmup_s: float  # left out of the latency percentiles
-    history_ticks: int  # drained before each latency window
-    train_interval_s: float
-    training_bars: tuple[int, ...]
-    demo_s: float
 
 
 DEFAULT = Sizes(1_000_000, (100_000,), 45.0, 5.0, 40_000, 10.0, (10_000, 100_000), 60.0)
@@ -161,17 +149,8 @@ class Bench:
             | ({1000.0} if self.wants("T", "F") else set())
         )
         for rate in rates:
-            self.keep(f"l.{rate:.0f}", self.continuous("L", f"L at {rate:,.0f}/s", rate))
-
-    def continuous(
-        self, bench: str, label: str, rate: float, train_interval_s: float | None = None
-    ) -> Any:
-        """`latency.continuous_run` at `rate` with this run's windows, as `measure` does it."""
-        s = self.sizes
-        return self.measure(
-            bench, label, latency.continuous_run, self.ws, rate,
-            s.window_s, s.warmup_s, s.history_ticks, train_interval_s,
-        )  # fmt: skip
+            label, run = f"L at {rate:,.0f}/s", latency.continuous_run
+            self.keep(f"l.{rate:.0f}", self.measure("L", label, run, self.ws, rate, self.sizes))
 
     def cycles(self) -> dict[str, Any]:
         """One cycle per size of `training_bars`, in one warm session after a warm-up cycle."""
@@ -186,7 +165,10 @@ class Bench:
 
     def training(self) -> None:
         self.keep("t", self.measure("T", "T training cycles", self.cycles))
-        run = self.continuous("T", "T latency while training", 1000.0, self.sizes.train_interval_s)
+        run = self.measure(
+            "T", "T latency while training", latency.continuous_run, self.ws, 1000.0, self.sizes,
+            train=True,
+        )  # fmt: skip
         if run:
             keys = ("training_cycles", "silver_during_cycles_p95_s", "silver_outside_cycles_p95_s")
             self.figures |= {f"t.{k}": run.get(k) for k in keys}
@@ -260,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     meta["load_average_end"] = report.machine()["load_average"]
     results = dict(meta=meta, figures=bench.figures, errors=bench.errors, series=bench.series)
     path = report.save_json(results, RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json")
-    report.write_chart(results, RESULTS_DIR / "latest.html")
+    report.write_chart(results, RESULTS_DIR / "latest.png")
     print(f"\nFinanceLake bench, {mode} mode, {meta['duration_s']} s\n")
     print(report.markdown(results))
-    print(f"\nresults: {path} (and latest.json; chart latest.html)")
+    print(f"\nresults: {path} (and latest.json; chart latest.png)")
     return 130 if meta.get("interrupted") else 0
 
 

@@ -20,11 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS_DIR, Workspace, new_stamp, setup_process, wait_for
+from bench.harness import RESULTS_DIR, Workspace, new_stamp, setup_process
 from bench.memory import MB, MemorySampler, python_parts
-from bench.report import save_json
+from bench.report import picture, save_json
 from financelake.catalog import INGEST_QUERY
-from financelake.children import cli_command
+from financelake.children import cli_command, log_tail, wait_until
 from financelake.config import TABLES, Settings
 from financelake.lake.progress import read_history
 from financelake.lake.read import table_summaries, table_summary
@@ -108,35 +108,21 @@ def levelled(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
 
 def write_picture(summary: dict[str, Any], path: Path) -> None:
     """A PNG of the series that decide whether the lake is bounded (log, data files on disk and
-    live, RSS) against UTC time: a picture, because the README can show one and not a page."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ImportError as error:
-        raise SystemExit("the soak draws with matplotlib: pip install -e '.[dev]'") from error
+    live, RSS) against UTC time."""
     samples = summary["samples"]
     started = datetime.fromisoformat(summary["started_utc"])
     kinds = ("log_files", "disk_files", "live_files", "rss_mb")
-    figure, axes = pyplot.subplots(len(kinds), 1, figsize=(10, 11), sharex=True)
-    for axis, kind in zip(axes, kinds, strict=True):
-        for name in (n for n in _series_names(samples) if n.endswith(f".{kind}")):
-            points = [
-                (started + timedelta(seconds=s["at_s"]), s[name]) for s in samples if name in s
-            ]
-            axis.plot(*zip(*points, strict=True), label=name.rsplit(".", 1)[0])
-        axis.set_ylabel(kind)
-        axis.legend(fontsize="small", ncol=4)
-        axis.grid(alpha=0.3)
-    axes[-1].set_xlabel("UTC")
-    figure.suptitle(
+    title = (
         f"FinanceLake soak: {summary['rate']:,.0f} ticks/s, retention {summary['retention']}, "
         f"maintenance every {summary['maintenance_s']:.0f} s"
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    pyplot.close(figure)
+    with picture(path, len(kinds), title) as axes:
+        for axis, kind in zip(axes, kinds, strict=True):
+            for name in (n for n in _series_names(samples) if n.endswith(f".{kind}")):
+                at = [started + timedelta(seconds=s["at_s"]) for s in samples if name in s]
+                axis.plot(at, [s[name] for s in samples if name in s], label=name.rsplit(".", 1)[0])
+            axis.set_ylabel(kind)
+        axes[-1].set_xlabel("UTC")
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,21 +144,22 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             producer = ws.spawn(cli_command(*produce), "producer", config)
             memory.watch(service.pid)
             memory.watch(producer.pid)
-            wait_for(
-                lambda: table_summary(config.table_path("silver")).exists, 600, "Silver", service
-            )
+            wait_until(
+                lambda: table_summary(config.table_path("silver")).exists, 600, "Silver",
+                children=[service], log_path=ws.log_file("service"),
+            )  # fmt: skip
             started, started_utc = time.monotonic(), datetime.now(UTC)
             last = started_utc
             while time.monotonic() - started < args.minutes * 60:
                 # The run's own pace: one sample per interval, nothing else waits on it.
-                wait_for(
+                wait_until(
                     partial(lambda seen: len(memory.series) > seen, len(memory.series)),
                     2 * args.sample_s,
                     "a memory sample",
                 )
                 for child, name in ((service, "service"), (producer, "producer")):
                     if child.poll() is not None:
-                        raise RuntimeError(f"{name} exited early; {ws.tail(name)}")
+                        raise RuntimeError(f"{name} exited early" + log_tail(ws.log_file(name)))
                 rss = {f"{k}.rss_mb": v for k, v in memory.series[-1].items() if k != "t"}
                 rss |= python_parts("service", service.pid) | python_parts("producer", producer.pid)
                 sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
