@@ -131,7 +131,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     with picture(path, 4, title) as (rates, latency, lag, memory):
         rate_bars = {k: v for k, v in figures.items() if _RATE.match(k)}
         rates.bar(list(rate_bars), list(rate_bars.values()))
-        rates.set_yscale("log")  # B1 reads Kafka 20-300 times faster than P ingests
+        rates.set_yscale("log")  # B1 reads Kafka 10 to 300 times faster than P ingests
         rates.set_title("throughput (ticks/s)")
         bars = {
             f"{m[1]}/s {m[2]} {m[3]}": v for k, v in figures.items() if (m := _LATENCY.match(k))
