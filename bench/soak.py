@@ -1,10 +1,10 @@
 """Soak: the continuous service at a steady tick rate with short retention and frequent
 maintenance (half an hour reaches the steady state a week at the defaults would). Every
-`--sample-s` it records per table live data and `_delta_log` files and MB, model folders, RSS
-by role (and of the service and producer apart from the Python workers below them) and the
-ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json and .png and prints
-whether each series levelled off: its mean over the last third of the run against the second
-third (a series growing linearly grows by about 40% between them)."""
+`--sample-s` it records per table live data, data on disk and `_delta_log` files and MB, model
+folders, RSS by role (and of the service and producer apart from the Python workers below them)
+and the ingest batches' p95 duration; it writes bench/results/soak-<stamp>.json and .png and
+prints whether each series levelled off: its mean over the last third of the run against the
+second third (a series growing linearly grows by about 40% between them)."""
 
 from __future__ import annotations
 
