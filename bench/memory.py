@@ -33,6 +33,7 @@ class MemorySampler:
         self.roots: list[int] = [] if broker_pid is None else [broker_pid]
         self.interval_s = interval_s
         self.series: list[dict[str, float]] = []
+        self._sampled = threading.Condition()  # notified at each sample, for `next_sample`
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -50,7 +51,18 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.series.append({"t": round(time.monotonic() - self._started, 1), **self.sample()})
+            point = {"t": round(time.monotonic() - self._started, 1), **self.sample()}
+            with self._sampled:
+                self.series.append(point)
+                self._sampled.notify_all()
+
+    def next_sample(self, timeout_s: float) -> dict[str, float]:
+        """Block until the sampler records its next sample; that sample (MB per role)."""
+        with self._sampled:
+            seen = len(self.series)
+            if not self._sampled.wait_for(lambda: len(self.series) > seen, timeout_s):
+                raise TimeoutError(f"no memory sample within {timeout_s:.0f} s")
+            return self.series[-1]
 
     def sample(self) -> dict[str, float]:
         """MB resident per role right now."""

@@ -16,7 +16,6 @@ import statistics
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +150,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             started, started_utc = time.monotonic(), datetime.now(UTC)
             last = started_utc
             while time.monotonic() - started < args.minutes * 60:
-                # The run's own pace: one sample per interval, nothing else waits on it.
-                wait_until(
-                    partial(lambda seen: len(memory.series) > seen, len(memory.series)),
-                    2 * args.sample_s,
-                    "a memory sample",
-                )
+                # The run's own pace: one sample per interval of the memory sampler.
+                latest = memory.next_sample(timeout_s=2 * args.sample_s)
                 for child, name in ((service, "service"), (producer, "producer")):
                     if child.poll() is not None:
                         raise RuntimeError(f"{name} exited early" + log_tail(ws.log_file(name)))
-                rss = {f"{k}.rss_mb": v for k, v in memory.series[-1].items() if k != "t"}
+                rss = {f"{k}.rss_mb": v for k, v in latest.items() if k != "t"}
                 rss |= python_parts("service", service.pid) | python_parts("producer", producer.pid)
                 sample = {"at_s": time.monotonic() - started, **sample_lake(config, last), **rss}
                 last = datetime.now(UTC)
