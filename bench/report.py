@@ -111,15 +111,21 @@ def picture(path: Path, rows: int, title: str) -> Iterator[list[Any]]:
         from matplotlib import pyplot
     except ImportError as error:
         raise SystemExit("the bench draws with matplotlib: pip install -e '.[dev]'") from error
-    figure, axes = pyplot.subplots(rows, 1, figsize=(10, 3 * rows), layout="constrained")
-    yield list(axes)
-    for axis in axes:
-        axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize="small", ncol=4)
-    figure.suptitle(title)
-    figure.savefig(path, dpi=80)
-    pyplot.close(figure)
+    # squeeze=False: a grid even for one panel, so the caller always gets a list.
+    figure, grid = pyplot.subplots(
+        rows, 1, figsize=(10, 3 * rows), layout="constrained", squeeze=False
+    )
+    axes = list(grid[:, 0])
+    try:
+        yield axes
+        for axis in axes:
+            axis.grid(alpha=0.3)
+            if axis.get_legend_handles_labels()[0]:
+                axis.legend(fontsize="small", ncol=4)
+        figure.suptitle(title)
+        figure.savefig(path, dpi=80)
+    finally:
+        pyplot.close(figure)
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:
